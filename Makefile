@@ -1,0 +1,42 @@
+# citybrain: two commands on a fresh machine.
+#   make demo   set up .venv and run every classic controller on the default scenario
+#   make test   set up .venv and run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-quick setup bench-all scenarios clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/citybrain demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+scenarios: $(STAMP)
+	$(BIN)/citybrain scenarios generate
+
+# The committed benchmark tables (about 15 minutes on 2 cores).
+RESCO ?= ../shared/scenarios/resco
+bench-all: $(STAMP)
+	$(BIN)/citybrain bench --scenario single --scenario arterial --scenario grid4x4 --scenario grid10x10 \
+	  --seed 1 --seed 2 --seed 3 --json benchmarks/results/own.json --markdown benchmarks/results/own.md \
+	  --title "Classic controllers on the own scenario library"
+	$(BIN)/citybrain bench $(foreach s,cologne1 cologne3 ingolstadt1 ingolstadt7 grid4x4,--scenario $(RESCO)/$(s)) \
+	  --plain-sumo --seed 1 --seed 2 --seed 3 --json benchmarks/results/resco.json \
+	  --markdown benchmarks/results/resco.md --title "Classic controllers on the RESCO scenarios"
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

@@ -1,0 +1,1 @@
+"""citybrain's controller: intersection model, controllers, timing rules, CLI."""

@@ -1,0 +1,233 @@
+"""The ``citybrain`` command line.
+
+    citybrain demo                         all controllers on the default scenario, one table
+    citybrain run --scenario S --controller C [--seed N] [--json F] [--gui]
+    citybrain bench --scenario S... --controller C... --seed N... [--json F] [--markdown F]
+    citybrain scenarios list | generate
+
+This module is the composition root: it is the one place that wires the controllers (brain)
+to the simulator (sim) and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+DEFAULT_SCENARIO = "single"
+CLASSIC = ("fixed", "webster", "actuated", "max-pressure", "greedy")
+
+log = logging.getLogger("citybrain")
+
+
+def _timing_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("signal timing (enforced by the actuator for every controller)")
+    g.add_argument("--step", type=float, default=10.0, help="seconds between decisions (default 10, as RESCO)")
+    g.add_argument("--yellow", type=float, default=3.0, help="yellow time on every switch (default 3)")
+    g.add_argument("--all-red", type=float, default=None,
+                   help="all-red after yellow (default: the scenario program's own, usually 0)")
+    g.add_argument("--min-green", type=float, default=5.0, help="minimum green (default 5)")
+    g.add_argument("--max-green", type=float, default=120.0, help="maximum green (default 120)")
+
+
+def _timing(args: argparse.Namespace):
+    from brain.timing import Timing
+
+    return Timing(step=args.step, yellow=args.yellow, all_red=args.all_red,
+                  min_green=args.min_green, max_green=args.max_green)
+
+
+def _scenario(spec: str):
+    from sim.scenario import load_scenario
+
+    return load_scenario(spec)
+
+
+def _controller_names() -> list[str]:
+    from brain.controllers import names
+
+    return names()
+
+
+def _check_controllers(names: list[str]) -> None:
+    known = set(_controller_names())
+    for n in names:
+        if n not in known:
+            raise SystemExit(f"citybrain: unknown controller {n!r} (known: {', '.join(sorted(known))})")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sim.loop import run_scenario
+
+    _check_controllers([args.controller])
+    scenario = _scenario(args.scenario)
+    total = [0.0]
+
+    def progress(done: float, total_s: float) -> None:
+        total[0] = total_s
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r{scenario.name} x {args.controller}: {done:.0f}/{total_s:.0f} s simulated")
+            sys.stderr.flush()
+
+    rec = run_scenario(scenario, args.controller, seed=args.seed, timing=_timing(args), gui=args.gui,
+                       out_dir=args.keep_trips, end=args.end, progress=progress)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    d = rec.to_dict()
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(d, indent=1) + "\n")
+    width = max(len(k) for k in d)
+    for k, v in d.items():
+        print(f"{k:<{width}}  {v:.2f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    if rec.error:
+        print(f"citybrain: run incomplete: {rec.error}", file=sys.stderr)
+        return 1
+    return 0 if rec.safety_violations == 0 else 3
+
+
+def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args: argparse.Namespace,
+           json_path: Path | None, md_path: Path | None, title: str) -> list[dict]:
+    from benchmarks.quality import PLAIN, Job, progress_bar, run_jobs, write_results
+
+    _check_controllers([c for c in controllers if c != PLAIN])
+    scens = [_scenario(s) for s in scenarios]  # every scenario checked before anything runs
+    timing = _timing(args)
+    jobs = [Job(s, c, seed, timing, args.end) for s in scens for c in controllers for seed in seeds]
+    order = [(s.name, c) for s in scens for c in controllers]
+    records: list[dict] = []
+
+    def done(rec: dict, n: int, total: int) -> None:
+        records.append(rec)
+        write_results(records, order, json_path, md_path, title)
+        label = f"{rec['scenario']} x {rec['controller']} (seed {rec['seed']})"
+        label += f" {rec['avg_delay_s']:.1f} s delay" if rec.get("avg_delay_s") is not None else " FAILED"
+        progress_bar(n, total, label)
+
+    workers = args.jobs or min(os.cpu_count() or 1, len(jobs))
+    run_jobs(jobs, workers, done)
+    return write_results(records, order, json_path, md_path, title)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from benchmarks.quality import PLAIN, markdown_table
+
+    controllers = args.controller or list(CLASSIC)
+    if args.plain_sumo and PLAIN not in controllers:
+        controllers.append(PLAIN)
+    rows = _bench(args.scenario or [DEFAULT_SCENARIO], controllers, args.seed or [1], args,
+                  Path(args.json) if args.json else None, Path(args.markdown) if args.markdown else None,
+                  args.title)
+    print(markdown_table(rows), end="")
+    bad = sum(r["safety_violations"] for r in rows)
+    failed = sum(len(r["errors"]) for r in rows)
+    if bad:
+        print(f"citybrain: {bad} safety violation(s)", file=sys.stderr)
+    if failed:
+        print(f"citybrain: {failed} run(s) failed; see the errors in the table", file=sys.stderr)
+    return 3 if bad else (1 if failed else 0)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from benchmarks.quality import markdown_table
+
+    out = Path(args.out)
+    print(f"citybrain demo: every classic controller on the '{DEFAULT_SCENARIO}' scenario "
+          f"(one simulated hour each, seed 1)", file=sys.stderr)
+    rows = _bench([DEFAULT_SCENARIO], list(CLASSIC), [1], args, out / "demo.json", out / "demo.md",
+                  f"citybrain demo: {DEFAULT_SCENARIO}")
+    print()
+    print(markdown_table(rows), end="")
+    best = min((r for r in rows if r["avg_delay_s"] is not None), key=lambda r: r["avg_delay_s"])
+    print(f"\nlowest average delay: {best['controller']} ({best['avg_delay_s']:.1f} s/vehicle); "
+          f"safety violations in all runs: {sum(r['safety_violations'] for r in rows)}")
+    print(f"results: {out / 'demo.md'} and {out / 'demo.json'}")
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from scenarios.generate import SPECS
+    from scenarios.generate import main as generate_main
+    from sim.scenario import library_dir
+
+    if args.action == "generate":
+        return generate_main(args.rest)
+    for spec in SPECS:
+        there = (library_dir() / spec.name / f"{spec.name}.sumocfg").exists()
+        print(f"{spec.name:<10} {'' if there else '(not generated) '}{spec.about}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="citybrain",
+        description="Traffic-signal control for SUMO scenarios: run a controller, or benchmark several.",
+        epilog="Scenarios: a .sumocfg file, a folder holding one, or an own scenario's name "
+               "(single, arterial, grid4x4, grid10x10). Controllers: fixed, webster, actuated, max-pressure, greedy.",
+    )
+    ap.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run one scenario under one controller and print its record")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO, help=f"scenario (default {DEFAULT_SCENARIO})")
+    p.add_argument("--controller", default="max-pressure", help="controller name (default max-pressure)")
+    p.add_argument("--seed", type=int, default=1, help="SUMO seed (default 1)")
+    p.add_argument("--json", help="also write the record to this JSON file")
+    p.add_argument("--gui", action="store_true", help="watch in sumo-gui (through TraCI)")
+    p.add_argument("--end", type=float, help="stop at this simulation time instead of the scenario's end")
+    p.add_argument("--keep-trips", type=Path, help="keep SUMO's tripinfo.xml in this folder")
+    _timing_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench", help="benchmark controllers x scenarios x seeds into one table")
+    p.add_argument("--scenario", action="append", help="scenario (repeatable; default single)")
+    p.add_argument("--controller", action="append", help="controller (repeatable; default all classic ones)")
+    p.add_argument("--seed", type=int, action="append", help="SUMO seed (repeatable: mean and spread; default 1)")
+    p.add_argument("--json", help="write one record per (scenario, controller) to this JSON file")
+    p.add_argument("--markdown", help="write the table to this Markdown file")
+    p.add_argument("--title", default="citybrain bench", help="heading of the Markdown file")
+    p.add_argument("--plain-sumo", action="store_true",
+                   help="add a 'plain-sumo' row: the sumo binary alone with the scenario's own programs")
+    p.add_argument("--jobs", type=int, default=0, help="runs in parallel (default: one per core)")
+    p.add_argument("--end", type=float, help="stop every run at this simulation time")
+    _timing_args(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("demo", help="all classic controllers on the default scenario, as a table")
+    p.add_argument("--out", default="runs/demo", help="folder for the demo's table and JSON (default runs/demo)")
+    p.add_argument("--jobs", type=int, default=0, help="runs in parallel (default: one per core)")
+    p.set_defaults(func=cmd_demo, end=None)
+    _timing_args(p)
+
+    p = sub.add_parser("scenarios", help="list or regenerate the own scenario library")
+    p.add_argument("action", choices=["list", "generate"])
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options for generate (--only NAME, --out DIR)")
+    p.set_defaults(func=cmd_scenarios)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from sim.scenario import ScenarioError
+    from sim.backend import SumoError
+
+    try:
+        return args.func(args)
+    except (ScenarioError, SumoError, ValueError) as e:
+        print(f"citybrain: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("citybrain: interrupted; results written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

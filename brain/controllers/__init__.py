@@ -1,0 +1,12 @@
+"""Signal controllers behind one interface, chosen by name.
+
+Example:
+    >>> from brain.controllers import make, names
+    >>> names()
+    ['actuated', 'fixed', 'greedy', 'max-pressure', 'webster']
+"""
+
+from brain.controllers import native, pressure, webster  # noqa: F401  (registers the controllers)
+from brain.controllers.base import Controller, NativeController, make, names, register
+
+__all__ = ["Controller", "NativeController", "make", "names", "register"]

@@ -1,0 +1,181 @@
+"""The intersection model and the per-step readings every controller sees.
+
+The simulator (or, later, the camera pipeline) fills these; controllers only read them. Lanes
+are numbered once for the whole network, so per-lane readings are flat numpy arrays and each
+intersection holds integer indices into them.
+
+Example:
+    >>> phase = GreenPhase(program_index=0, state="GGrr")
+    >>> phase.green_links
+    (0, 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "GREEN_CHARS",
+    "GreenPhase",
+    "Intersection",
+    "Network",
+    "Readings",
+    "SignalStatus",
+    "is_green",
+]
+
+GREEN_CHARS = frozenset("Gg")
+"""SUMO signal characters that let vehicles enter the junction (priority and permissive green)."""
+
+
+def is_green(char: str) -> bool:
+    """True for a SUMO state character that shows green (``G`` or ``g``)."""
+    return char in GREEN_CHARS
+
+
+@dataclass(frozen=True)
+class GreenPhase:
+    """One green phase of a signal program.
+
+    Attributes:
+        program_index: index of the phase in the scenario's own program.
+        state: the SUMO state string shown during the phase (one character per link).
+        duration: the phase duration in the scenario's own program (s).
+    """
+
+    program_index: int
+    state: str
+    duration: float = 0.0
+
+    @property
+    def green_links(self) -> tuple[int, ...]:
+        """Link indices shown green in this phase."""
+        return tuple(i for i, c in enumerate(self.state) if is_green(c))
+
+
+@dataclass(frozen=True)
+class Intersection:
+    """A signalised intersection as the controllers see it.
+
+    Attributes:
+        id: the SUMO traffic-light id.
+        phases: the green phases, in program order.
+        links: per signal link, ``(in_lane, out_lane)`` as indices into ``Network.lanes``
+            (``-1`` for a link SUMO reports without lanes).
+        in_lanes: distinct incoming lane indices (sorted).
+        out_lanes: distinct outgoing lane indices (sorted).
+        yellow_s: yellow time the scenario's program uses (s).
+        all_red_s: all-red time the scenario's program uses after yellow (s; 0 when none).
+    """
+
+    id: str
+    phases: tuple[GreenPhase, ...]
+    links: tuple[tuple[int, int], ...]
+    in_lanes: tuple[int, ...]
+    out_lanes: tuple[int, ...]
+    yellow_s: float
+    all_red_s: float
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise ValueError(f"intersection {self.id!r} has no green phase")
+        n = len(self.links)
+        for p in self.phases:
+            if len(p.state) != n:
+                raise ValueError(
+                    f"intersection {self.id!r}: phase {p.program_index} has {len(p.state)} "
+                    f"signal characters but {n} links"
+                )
+
+    @property
+    def n_phases(self) -> int:
+        return len(self.phases)
+
+    def phase_in_lanes(self, k: int) -> tuple[int, ...]:
+        """Distinct incoming lanes with at least one green link in phase ``k``."""
+        return tuple(sorted({self.links[i][0] for i in self.phases[k].green_links if self.links[i][0] >= 0}))
+
+    def phase_movements(self, k: int) -> tuple[tuple[int, int], ...]:
+        """Distinct ``(in_lane, out_lane)`` pairs with a green link in phase ``k``."""
+        return tuple(
+            sorted({self.links[i] for i in self.phases[k].green_links if min(self.links[i]) >= 0})
+        )
+
+
+@dataclass(frozen=True)
+class Network:
+    """All controlled intersections and the lanes they touch.
+
+    Attributes:
+        intersections: in a fixed order; controllers index decisions by position.
+        lanes: SUMO lane ids; readings are indexed the same way.
+        lane_length: metres, shape ``(n_lanes,)``.
+        lane_speed: speed limit in m/s, shape ``(n_lanes,)``.
+    """
+
+    intersections: tuple[Intersection, ...]
+    lanes: tuple[str, ...]
+    lane_length: np.ndarray
+    lane_speed: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.lanes)
+        for name in ("lane_length", "lane_speed"):
+            arr = getattr(self, name)
+            if arr.shape != (n,):
+                raise ValueError(f"Network.{name} has shape {arr.shape}, expected ({n},)")
+
+    @property
+    def n_lanes(self) -> int:
+        return len(self.lanes)
+
+    def index(self, tls_id: str) -> int:
+        """Position of intersection ``tls_id`` in ``intersections``."""
+        for i, x in enumerate(self.intersections):
+            if x.id == tls_id:
+                return i
+        raise KeyError(f"no controlled intersection {tls_id!r}")
+
+
+@dataclass(frozen=True)
+class Readings:
+    """What the sensors report at one instant, per lane of ``Network.lanes``.
+
+    Attributes:
+        time: simulation time (s).
+        vehicles: vehicles in the lane's sensing zone now, shape ``(n_lanes,)``. An incoming lane's
+            zone reaches upstream (an outgoing lane's downstream) up to the detection distance.
+        halting: vehicles in the zone slower than 0.1 m/s now (the queue), ``(n_lanes,)``.
+        arrivals: vehicles that have entered the lane itself since the start (cumulative).
+        departures: vehicles that have left the lane itself since the start (cumulative): for an
+            incoming lane, the stop-line count.
+    """
+
+    time: float
+    vehicles: np.ndarray
+    halting: np.ndarray
+    arrivals: np.ndarray
+    departures: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = self.vehicles.shape
+        for name in ("halting", "arrivals", "departures"):
+            if getattr(self, name).shape != n:
+                raise ValueError(f"Readings.{name} has shape {getattr(self, name).shape}, expected {n}")
+
+
+@dataclass(frozen=True)
+class SignalStatus:
+    """Where each intersection's signal is, as the actuator reports it.
+
+    Attributes:
+        phase: current (or, during a transition, target) green phase index, ``(n_tls,)``.
+        green_time: seconds the current green has been shown; 0 during a transition, ``(n_tls,)``.
+        in_transition: True while yellow or all-red is shown, ``(n_tls,)``.
+    """
+
+    phase: np.ndarray
+    green_time: np.ndarray
+    in_transition: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))

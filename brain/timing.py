@@ -1,0 +1,47 @@
+"""Signal timing rules shared by the controllers and the actuator that enforces them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+__all__ = ["Timing"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Signal timing rules the actuator enforces (seconds).
+
+    Attributes:
+        step: how often controllers are asked for a decision.
+        yellow: yellow time inserted on every switch.
+        all_red: all-red time after yellow; ``None`` takes the scenario program's own.
+        min_green: shortest green the actuator lets a controller end.
+        max_green: longest green; the actuator ends it at this age whatever the controller asks.
+    """
+
+    step: float = 10.0
+    yellow: float = 3.0
+    all_red: float | None = None
+    min_green: float = 5.0
+    max_green: float = 120.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if v is not None and v < 0:
+                raise ValueError(f"Timing.{f.name} must be >= 0, got {v}")
+        if self.step <= 0:
+            raise ValueError(f"Timing.step must be > 0, got {self.step}")
+        if self.yellow <= 0:
+            raise ValueError("Timing.yellow must be > 0: the actuator never switches without yellow")
+        if self.max_green < self.min_green:
+            raise ValueError(f"Timing.max_green ({self.max_green}) is below min_green ({self.min_green})")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, float | None]) -> Timing:
+        """Build from a config mapping; unknown keys raise ``ValueError``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown timing key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**values)

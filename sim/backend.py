@@ -1,0 +1,294 @@
+"""The SUMO bridge: start a scenario, read its signals and lanes, step, set signal states.
+
+libsumo (in-process, fast) by default; ``gui=True`` runs sumo-gui through TraCI. Both expose the
+same API, so everything above this module is unaware of which one runs. Lane readings come
+from subscriptions, fetched once per step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import traci.constants as tc
+
+from brain.model import Intersection, Network, Readings
+from sim.program import ProgramPhase, all_red_time, green_phases, yellow_time
+from sim.scenario import Scenario
+
+__all__ = ["SumoBackend", "SumoError", "sumo_command"]
+
+log = logging.getLogger(__name__)
+
+_LANE_VARS = (tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER, tc.LAST_STEP_VEHICLE_ID_LIST)
+
+
+DETECT_M = 200.0
+"""How far upstream of the stop line (and downstream of the junction) lanes are sensed (m)."""
+
+
+class SumoError(RuntimeError):
+    """SUMO failed to start or died during a run."""
+
+
+def sumo_command(scenario: Scenario, *, seed: int, gui: bool = False, tripinfo: Path | None = None,
+                 extra: Sequence[str] = ()) -> list[str]:
+    """The SUMO command line for a measured run (RESCO settings: no teleports, unfinished trips)."""
+    from sumo import SUMO_HOME  # eclipse-sumo's binaries
+
+    binary = str(Path(SUMO_HOME) / "bin" / ("sumo-gui" if gui else "sumo"))
+    cmd = [binary, "-c", str(scenario.config), "--seed", str(seed), "--time-to-teleport", "-1",
+           "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true"]
+    if tripinfo is not None:
+        cmd += ["--tripinfo-output", str(tripinfo), "--tripinfo-output.write-unfinished", "true",
+                "--tripinfo-output.write-undeparted", "true"]
+    return cmd + list(extra)
+
+
+class SumoBackend:
+    """One running SUMO instance.
+
+    Args:
+        scenario: a checked scenario.
+        seed: SUMO's random seed.
+        gui: run sumo-gui through TraCI instead of libsumo.
+        tripinfo: where SUMO writes its tripinfo (needed for measurement).
+        extra: further SUMO options.
+    """
+
+    def __init__(self, scenario: Scenario, *, seed: int = 1, gui: bool = False,
+                 tripinfo: Path | None = None, extra: Sequence[str] = (), detect_m: float = DETECT_M) -> None:
+        self.scenario = scenario
+        self.detect_m = detect_m
+        self._cmd = sumo_command(scenario, seed=seed, gui=gui, tripinfo=tripinfo, extra=extra)
+        self._gui = gui
+        self._ts: ModuleType | None = None
+        self._lanes: tuple[str, ...] = ()
+        self._tls: tuple[str, ...] = ()
+        self._prev_ids: list[tuple[str, ...]] = []
+        self._arrivals = np.zeros(0, dtype=np.int64)
+        self._departures = np.zeros(0, dtype=np.int64)
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        if self._gui:
+            import traci as ts
+        else:
+            import libsumo as ts
+        try:
+            ts.start(self._cmd)
+        except Exception as e:  # SUMO reports config errors as exceptions
+            raise SumoError(f"{self.scenario.config}: SUMO could not start ({_first_line(e)})") from None
+        self._ts = ts
+
+    def close(self) -> None:
+        if self._ts is not None:
+            try:
+                self._ts.close()
+            except Exception as e:  # closing a dead SUMO must not hide the original error
+                log.warning("closing SUMO failed: %s", _first_line(e))
+            self._ts = None
+
+    def __enter__(self) -> SumoBackend:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def ts(self) -> ModuleType:
+        if self._ts is None:
+            raise SumoError("SUMO is not running")
+        return self._ts
+
+    # -- reading the network ------------------------------------------------------------
+    @property
+    def time(self) -> float:
+        return float(self.ts.simulation.getTime())
+
+    @property
+    def end(self) -> float | None:
+        e = float(self.ts.simulation.getEndTime())
+        return e if e >= 0 else None
+
+    def program(self, tls: str) -> list[ProgramPhase]:
+        """The phases of the program ``tls`` is running now."""
+        current = self.ts.trafficlight.getProgram(tls)
+        for logic in self.ts.trafficlight.getAllProgramLogics(tls):
+            if logic.programID == current:
+                flexible = logic.type != tc.TRAFFICLIGHT_TYPE_STATIC  # a static program ignores minDur
+                return [ProgramPhase(p.state, float(p.duration),
+                                     float(p.minDur if flexible and p.minDur > 0 else p.duration))
+                        for p in logic.phases]
+        raise SumoError(f"traffic light {tls!r}: running program {current!r} not found")
+
+    def install_actuated(self, tls: str, min_green: float, max_green: float, program_id: str) -> None:
+        """Replace ``tls``'s program by SUMO's actuated control over the same phases."""
+        tl = self.ts.trafficlight
+        phases = []
+        for p in self.program(tls):
+            if p.is_green:
+                phases.append(tl.Phase(max(p.duration, min_green), p.state, min_green, max_green))
+            else:
+                phases.append(tl.Phase(p.duration, p.state, p.duration, p.duration))
+        tl.setProgramLogic(tls, tl.Logic(program_id, tc.TRAFFICLIGHT_TYPE_ACTUATED, 0, phases))
+
+    def network(self) -> tuple[Network, dict[str, list[ProgramPhase]]]:
+        """Build the controllers' model of every signal with at least two green phases.
+
+        Returns the network and, for *every* traffic light, the program it runs now.
+        """
+        tl = self.ts.trafficlight
+        programs = {t: self.program(t) for t in tl.getIDList()}
+        lane_ids: dict[str, int] = {}
+
+        def idx(lane: str) -> int:
+            return lane_ids.setdefault(lane, len(lane_ids))
+
+        inters = []
+        for t, prog in programs.items():
+            greens = green_phases(prog)
+            if len(greens) < 2:
+                log.info("traffic light %s has %d green phase(s): left on its own program", t, len(greens))
+                continue
+            links = []
+            for link in tl.getControlledLinks(t):
+                if link:
+                    links.append((idx(link[0][0]), idx(link[0][1])))
+                else:
+                    links.append((-1, -1))
+            ins = tuple(sorted({a for a, _ in links if a >= 0}))
+            outs = tuple(sorted({b for _, b in links if b >= 0}))
+            inters.append(Intersection(t, greens, tuple(links), ins, outs, yellow_time(prog), all_red_time(prog)))
+        lanes = tuple(lane_ids)
+        ins = {ln for x in inters for ln, _ in x.links if ln >= 0}
+        outs = {ln for x in inters for _, ln in x.links if ln >= 0}
+        self._zones, length = self._sense_zones(lanes, {lanes[i] for i in ins}, {lanes[i] for i in outs})
+        speed = np.array([self.ts.lane.getMaxSpeed(x) for x in lanes], dtype=np.float64)
+        return Network(tuple(inters), lanes, length, speed), programs
+
+    def _sense_zones(self, lanes: tuple[str, ...], ins: set[str], outs: set[str]) -> tuple[list[tuple[str, ...]], np.ndarray]:
+        """Per controlled lane, the SUMO lanes sensed for it and the zone's length.
+
+        An incoming lane's zone extends upstream, an outgoing lane's downstream, through lane
+        connections until ``detect_m`` metres or a lane that belongs to another signal.
+        """
+        lane_api = self.ts.lane
+        succ: dict[str, list[str]] = {}
+        pred: dict[str, list[str]] = {}
+        for ln in lane_api.getIDList():
+            if ln.startswith(":"):
+                continue
+            for link in lane_api.getLinks(ln):
+                to = link[0]
+                succ.setdefault(ln, []).append(to)
+                pred.setdefault(to, []).append(ln)
+        zones, extent = [], []
+        for ln in lanes:
+            upstream = ln in ins
+            graph, border = (pred, outs) if upstream else (succ, ins)
+            own = lane_api.getLength(ln)
+            zone, best = [ln], own
+            frontier = [(ln, own)]
+            while frontier:
+                cur, dist = frontier.pop()
+                if dist >= self.detect_m or (cur != ln and cur in border):
+                    continue
+                for nxt in graph.get(cur, ()):
+                    if nxt in zone or nxt in lanes:
+                        continue
+                    d = dist + lane_api.getLength(nxt)
+                    zone.append(nxt)
+                    best = max(best, d)
+                    frontier.append((nxt, d))
+            zones.append(tuple(zone))
+            extent.append(min(best, max(self.detect_m, own)))
+        return zones, np.array(extent, dtype=np.float64)
+
+    # -- per step -------------------------------------------------------------------------
+    def watch(self, lanes: Sequence[str], tls: Sequence[str]) -> None:
+        """Subscribe to the lanes' counts and the signals' shown states."""
+        self._lanes = tuple(lanes)
+        self._tls = tuple(tls)
+        zones = getattr(self, "_zones", None) or [(ln,) for ln in self._lanes]
+        if len(zones) != len(self._lanes):
+            zones = [(ln,) for ln in self._lanes]
+        self._sensed = sorted({z for zone in zones for z in zone})
+        col = {ln: j for j, ln in enumerate(self._sensed)}
+        shared = np.zeros(len(self._sensed))
+        for zone in zones:
+            for z in zone:
+                shared[col[z]] += 1
+        # a sensed lane shared by k zones (upstream of a turn-pocket split) counts 1/k in each
+        self._weights = np.zeros((len(zones), len(self._sensed)))
+        for i, zone in enumerate(zones):
+            for z in zone:
+                self._weights[i, col[z]] = 1.0 / shared[col[z]]
+        for lane in self._sensed:
+            self.ts.lane.subscribe(lane, _LANE_VARS)
+        for t in self._tls:
+            self.ts.trafficlight.subscribe(t, (tc.TL_RED_YELLOW_GREEN_STATE,))
+        self._prev_ids = [()] * len(self._lanes)
+        self._arrivals = np.zeros(len(self._lanes), dtype=np.int64)
+        self._departures = np.zeros(len(self._lanes), dtype=np.int64)
+
+    def step(self) -> None:
+        """Advance one simulation step and update the cumulative lane counters."""
+        try:
+            self.ts.simulationStep()
+        except Exception as e:
+            raise SumoError(f"SUMO died at t={self._last_time():g}: {_first_line(e)}") from None
+        res = self.ts.lane.getAllSubscriptionResults()
+        for i, lane in enumerate(self._lanes):  # stop-line counts: the controlled lane itself
+            ids = res[lane][tc.LAST_STEP_VEHICLE_ID_LIST]
+            prev = self._prev_ids[i]
+            if ids != prev:
+                now, before = set(ids), set(prev)
+                self._arrivals[i] += len(now - before)
+                self._departures[i] += len(before - now)
+                self._prev_ids[i] = tuple(ids)
+
+    def read(self) -> Readings:
+        """Current lane readings (vehicles, queue, cumulative arrivals and departures)."""
+        veh, halt = self._sensed_counts()
+        veh, halt = self._weights @ veh, self._weights @ halt
+        return Readings(self.time, veh, halt, self._arrivals.astype(np.float64), self._departures.astype(np.float64))
+
+    def _sensed_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        res = self.ts.lane.getAllSubscriptionResults()
+        veh = np.array([res[x][tc.LAST_STEP_VEHICLE_NUMBER] for x in self._sensed], dtype=np.float64)
+        halt = np.array([res[x][tc.LAST_STEP_VEHICLE_HALTING_NUMBER] for x in self._sensed], dtype=np.float64)
+        return veh, halt
+
+    def halting_on(self, lanes: Sequence[int]) -> float:
+        """Halted vehicles in the sensing zones of ``lanes`` (indices into the network's lanes)."""
+        key = tuple(lanes)
+        if getattr(self, "_halt_key", None) != key:
+            self._halt_key, self._halt_row = key, self._weights[list(key)].sum(axis=0)
+        return float(self._halt_row @ self._sensed_counts()[1])
+
+    def shown_states(self) -> dict[str, str]:
+        """The state each watched signal showed during the last step."""
+        res = self.ts.trafficlight.getAllSubscriptionResults()
+        return {t: res[t][tc.TL_RED_YELLOW_GREEN_STATE] for t in self._tls}
+
+    def set_state(self, tls: str, state: str) -> None:
+        self.ts.trafficlight.setRedYellowGreenState(tls, state)
+
+    def pending_vehicles(self) -> int:
+        return len(self.ts.simulation.getPendingVehicles())
+
+    def _last_time(self) -> float:
+        try:
+            return self.time
+        except Exception:  # SUMO already gone
+            return float("nan")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,151 @@
+"""The actuator: turns a controller's wish ("serve phase k") into legal signal states.
+
+Every intersection has one :class:`SignalMachine`. It is the only way a controller reaches a
+signal: a switch happens only after the current green has run its minimum, always passes
+through yellow (and all-red when the scenario's program has it), and a green that reaches its
+maximum is ended even if the controller asks to keep it.
+
+Example:
+    >>> from brain.model import GreenPhase
+    >>> from brain.timing import Timing
+    >>> m = SignalMachine([GreenPhase(0, "GGrr"), GreenPhase(2, "rrGG")], Timing(), now=0.0)
+    >>> m.request(2.0, 1)      # too early: minimum green not yet served
+    False
+    >>> m.request(10.0, 1)
+    True
+    >>> m.state
+    'yyrr'
+"""
+
+from __future__ import annotations
+
+from brain.model import GreenPhase, is_green
+from brain.timing import Timing
+
+__all__ = ["SignalMachine", "transition_states"]
+
+
+def transition_states(src: str, dst: str) -> tuple[str, str]:
+    """Yellow and all-red states for a switch from green state ``src`` to ``dst``.
+
+    A link green in ``src`` but not in ``dst`` shows yellow, then red; a link green in both keeps
+    its ``src`` character throughout; every other link keeps its ``src`` character in yellow and
+    shows red (or its stop sign ``s``) in all-red.
+    """
+    if len(src) != len(dst):
+        raise ValueError(f"states differ in length: {len(src)} vs {len(dst)}")
+    yellow = []
+    red = []
+    for a, b in zip(src, dst):
+        if is_green(a) and is_green(b):
+            yellow.append(a)
+            red.append(a)
+        elif is_green(a):
+            yellow.append("y")
+            red.append("r")
+        else:
+            yellow.append(a)
+            red.append("s" if a == "s" else "r")
+    return "".join(yellow), "".join(red)
+
+
+_GREEN, _YELLOW, _ALL_RED = 0, 1, 2
+
+
+class SignalMachine:
+    """Legal-path state machine of one intersection.
+
+    Args:
+        phases: the intersection's green phases.
+        timing: the rules to enforce.
+        now: simulation time the machine starts at; it starts in phase 0, green.
+        all_red: all-red time to insert (used when ``timing.all_red`` is ``None``).
+        initial_phase: phase to start in.
+    """
+
+    def __init__(
+        self,
+        phases: list[GreenPhase] | tuple[GreenPhase, ...],
+        timing: Timing,
+        now: float,
+        all_red: float = 0.0,
+        initial_phase: int = 0,
+    ) -> None:
+        if not phases:
+            raise ValueError("a signal needs at least one green phase")
+        self._phases = tuple(phases)
+        self._timing = timing
+        self._all_red = timing.all_red if timing.all_red is not None else all_red
+        self._phase = initial_phase
+        self._target = initial_phase
+        self._mode = _GREEN
+        self._since = now  # when the current mode began
+        self._until = now  # when the current transition mode ends
+        self._states = {(i, j): transition_states(a.state, b.state)
+                        for i, a in enumerate(self._phases)
+                        for j, b in enumerate(self._phases) if i != j}
+        self.state = self._phases[initial_phase].state
+        self.refused = 0
+        """Requests refused because they would break a rule (counted, never applied)."""
+        self.max_outs = 0
+        """Greens ended by the actuator at maximum green."""
+        self.switches = 0
+
+    @property
+    def phase(self) -> int:
+        """Current green phase, or the target phase during a transition."""
+        return self._target
+
+    @property
+    def in_transition(self) -> bool:
+        return self._mode != _GREEN
+
+    def green_time(self, now: float) -> float:
+        """Seconds the current green has been shown (0 during a transition)."""
+        return now - self._since if self._mode == _GREEN else 0.0
+
+    def request(self, now: float, phase: int) -> bool:
+        """Ask for ``phase`` to be served. Returns True if a switch started.
+
+        Keeping the current phase is always legal (until maximum green, see :meth:`tick`).
+        Switching is refused, and counted, during a transition or before minimum green.
+        """
+        if not 0 <= phase < len(self._phases):
+            raise ValueError(f"phase {phase} out of range 0..{len(self._phases) - 1}")
+        if self._mode != _GREEN:
+            if phase != self._target:
+                self.refused += 1
+            return False
+        if phase == self._phase:
+            return False
+        if now - self._since < self._timing.min_green:
+            self.refused += 1
+            return False
+        self._start_switch(now, phase)
+        return True
+
+    def tick(self, now: float) -> str:
+        """Advance to time ``now`` and return the state SUMO should show."""
+        if self._mode == _YELLOW and now >= self._until:
+            if self._all_red > 0:
+                self._mode, self._since, self._until = _ALL_RED, now, now + self._all_red
+                self.state = self._states[(self._phase, self._target)][1]
+            else:
+                self._enter_green(now)
+        elif self._mode == _ALL_RED and now >= self._until:
+            self._enter_green(now)
+        elif self._mode == _GREEN and len(self._phases) > 1 and now - self._since >= self._timing.max_green:
+            self.max_outs += 1
+            self._start_switch(now, (self._phase + 1) % len(self._phases))
+        return self.state
+
+    def _start_switch(self, now: float, phase: int) -> None:
+        self._target = phase
+        self.switches += 1
+        self._mode, self._since, self._until = _YELLOW, now, now + self._timing.yellow
+        self.state = self._states[(self._phase, phase)][0]
+
+    def _enter_green(self, now: float) -> None:
+        self._phase = self._target
+        self._mode, self._since = _GREEN, now
+        self.state = self._phases[self._phase].state

@@ -1,0 +1,1 @@
+"""Camera workers (frame sources, YOLO detection, lane zones, counts out over ZeroMQ)."""
