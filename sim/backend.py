@@ -127,12 +127,18 @@ class SumoBackend:
         raise SumoError(f"traffic light {tls!r}: running program {current!r} not found")
 
     def install_actuated(self, tls: str, min_green: float, max_green: float, program_id: str) -> None:
-        """Replace ``tls``'s program by SUMO's actuated control over the same phases."""
+        """Replace ``tls``'s program by SUMO's actuated control over the same phases.
+
+        Each green may be extended up to twice its fixed-time split (the usual max-green
+        setting), within ``[min_green, max_green]``; phases without a detector of their own run
+        to that maximum.
+        """
         tl = self.ts.trafficlight
         phases = []
         for p in self.program(tls):
             if p.is_green:
-                phases.append(tl.Phase(max(p.duration, min_green), p.state, min_green, max_green))
+                top = min(max(2.0 * p.duration, min_green), max_green)
+                phases.append(tl.Phase(min(max(p.duration, min_green), top), p.state, min_green, top))
             else:
                 phases.append(tl.Phase(p.duration, p.state, p.duration, p.duration))
         tl.setProgramLogic(tls, tl.Logic(program_id, tc.TRAFFICLIGHT_TYPE_ACTUATED, 0, phases))
