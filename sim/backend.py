@@ -66,6 +66,7 @@ class SumoBackend:
         self._cmd = sumo_command(scenario, seed=seed, gui=gui, tripinfo=tripinfo, extra=extra)
         self._gui = gui
         self._ts: ModuleType | None = None
+        self._now = float("nan")
         self._lanes: tuple[str, ...] = ()
         self._tls: tuple[str, ...] = ()
         self._prev_ids: list[tuple[str, ...]] = []
@@ -83,6 +84,7 @@ class SumoBackend:
         except Exception as e:  # SUMO reports config errors as exceptions
             raise SumoError(f"{self.scenario.config}: SUMO could not start ({_first_line(e)})") from None
         self._ts = ts
+        self._now = float(ts.simulation.getTime())
 
     def close(self) -> None:
         if self._ts is not None:
@@ -108,7 +110,8 @@ class SumoBackend:
     # -- reading the network ------------------------------------------------------------
     @property
     def time(self) -> float:
-        return float(self.ts.simulation.getTime())
+        """Simulation time after the last step (s)."""
+        return self._now
 
     @property
     def end(self) -> float | None:
@@ -246,8 +249,9 @@ class SumoBackend:
         """Advance one simulation step and update the cumulative lane counters."""
         try:
             self.ts.simulationStep()
+            self._now = float(self.ts.simulation.getTime())
         except Exception as e:
-            raise SumoError(f"SUMO died at t={self._last_time():g}: {_first_line(e)}") from None
+            raise SumoError(f"SUMO died at t={self._now:g}: {_first_line(e)}") from None
         res = self.ts.lane.getAllSubscriptionResults()
         for i, lane in enumerate(self._lanes):  # stop-line counts: the controlled lane itself
             ids = res[lane][tc.LAST_STEP_VEHICLE_ID_LIST]
@@ -287,12 +291,6 @@ class SumoBackend:
 
     def pending_vehicles(self) -> int:
         return len(self.ts.simulation.getPendingVehicles())
-
-    def _last_time(self) -> float:
-        try:
-            return self.time
-        except Exception:  # SUMO already gone
-            return float("nan")
 
 
 def _first_line(e: BaseException) -> str:

@@ -134,6 +134,9 @@ def run_scenario(
     except SumoError as e:
         error = str(e)
         log.error("%s under %s (seed %d): %s", scenario.name, ctrl.name, seed, e)
+    except Exception as e:  # a SUMO call failing outside step(), or a controller bug: keep the results
+        error = f"{type(e).__name__} at t={state.begin + state.simulated:g}: {e}"
+        log.exception("%s under %s (seed %d) failed", scenario.name, ctrl.name, seed)
     finally:
         backend.close()
     trips = read_tripinfo(tripinfo)
@@ -178,6 +181,7 @@ class _Loop:
         self.monitor: SafetyMonitor | None = None
         self.network: Network | None = None
         self.decisions = 0
+        self.begin = backend.time
         self.simulated = 0.0
         self._queue_sum = 0.0
         self._queue_steps = 0

@@ -84,7 +84,8 @@ class SafetyMonitor:
             self._flag(now, tls, "conflicting-green", f"state length changed to {len(state)}")
             self._tracks[tls] = _LinkTrack(state)
             return
-        yellow_ended = False
+        if any(o == "y" and n != "y" for o, n in zip(track.state, state)):
+            track.last_yellow_end = now  # before the green checks: a same-instant green is a breach
         for i, (old, new) in enumerate(zip(track.state, state)):
             if old == new or (is_green(old) and is_green(new)):
                 continue
@@ -94,15 +95,12 @@ class SafetyMonitor:
             elif is_green(old) and held < rules.min_green - 1e-6:
                 self._flag(now, tls, "short-green", f"link {i} green {held:g}s < {rules.min_green:g}s")
             elif old == "y":
-                yellow_ended = True
                 if held < rules.min_yellow - 1e-6:
                     self._flag(now, tls, "short-yellow", f"link {i} yellow {held:g}s < {rules.min_yellow:g}s")
             if is_green(new) and now - track.last_yellow_end < rules.all_red - 1e-6:
                 self._flag(now, tls, "no-all-red",
                            f"link {i} green {now - track.last_yellow_end:g}s after yellow < {rules.all_red:g}s")
             track.since[i] = now
-        if yellow_ended:
-            track.last_yellow_end = now
         track.state = state
         self._check_greens(now, tls, state)
 

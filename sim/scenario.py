@@ -131,10 +131,13 @@ def load_scenario(spec: str | Path) -> Scenario:
             break
     except ET.ParseError as e:
         raise ScenarioError(f"{net}: net-file is not valid XML ({e})") from None
+    _check_whole(net, "net-file")
     routes = tuple(_check_xml(base / r, "route-file", cfg) for r in _values(root, "route-files"))
     adds = tuple(_check_xml(base / a, "additional-file", cfg) for a in _values(root, "additional-files"))
-    for path in routes + adds:
-        _check_whole(path)
+    for path in routes:
+        _check_whole(path, "route-file")
+    for path in adds:
+        _check_whole(path, "additional-file")
     begin = _time(root, "begin", cfg) or 0.0
     end = _time(root, "end", cfg)
     if end is not None and end <= begin:
@@ -143,12 +146,12 @@ def load_scenario(spec: str | Path) -> Scenario:
                     tuple(a.resolve() for a in adds), begin, end)
 
 
-def _check_whole(path: Path) -> None:
-    """Parse a route or additional file completely (they are small) to catch truncation."""
+def _check_whole(path: Path, role: str) -> None:
+    """Parse a file completely (a few MB at most) so a truncated one fails here, not mid-run."""
     if path.suffix == ".gz":
         return
     try:
-        for _ in ET.iterparse(path):
-            pass
+        for _event, el in ET.iterparse(path):
+            el.clear()
     except ET.ParseError as e:
-        raise ScenarioError(f"{path}: not valid XML ({e})") from None
+        raise ScenarioError(f"{path}: {role} is not valid XML ({e})") from None

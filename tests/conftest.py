@@ -1,0 +1,20 @@
+import os
+from pathlib import Path
+
+import pytest
+
+RESCO = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "resco"
+
+
+@pytest.fixture
+def resco():
+    """The shared RESCO scenarios (read in place, never copied); skipped where absent."""
+    if not RESCO.is_dir():
+        pytest.skip(f"shared RESCO scenarios not found at {RESCO}")
+    return RESCO
+
+
+@pytest.fixture(autouse=True)
+def _quiet_sumo(monkeypatch):
+    monkeypatch.setenv("SUMO_NO_GUI", "1")
+    yield

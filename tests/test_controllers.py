@@ -1,0 +1,95 @@
+"""Controllers' choices on hand-made readings, and the Webster formulas against hand computation."""
+
+import numpy as np
+import pytest
+
+from brain.controllers import make, names, register
+from brain.controllers.base import Controller
+from brain.controllers.webster import critical_lanes, webster_cycle, webster_greens
+from brain.model import GreenPhase, Intersection, Network, Readings, SignalStatus
+from brain.timing import Timing
+
+# One intersection, lanes: 0 north-in, 1 south-in, 2 east-in, 3 west-in, 4..7 the outgoing ones.
+# Links: 0: 0->5, 1: 1->4, 2: 2->7, 3: 3->6
+X = Intersection("J", (GreenPhase(0, "GGrr", 30), GreenPhase(2, "rrGG", 30)),
+                 ((0, 5), (1, 4), (2, 7), (3, 6)), (0, 1, 2, 3), (4, 5, 6, 7), 3.0, 0.0)
+NET = Network((X,), tuple(f"l{i}" for i in range(8)), np.full(8, 100.0), np.full(8, 13.9))
+
+
+def readings(veh, halt=None, t=0.0):
+    veh = np.asarray(veh, dtype=float)
+    halt = veh if halt is None else np.asarray(halt, dtype=float)
+    return Readings(t, veh, halt, np.zeros(8), np.zeros(8))
+
+
+def status(phase=0, green=20.0):
+    return SignalStatus(np.array([phase]), np.array([green]), np.array([False]))
+
+
+def decide(name, r, s=None):
+    c = make(name)
+    c.reset(NET, Timing())
+    return int(c.decide(r, s or status())[0])
+
+
+def test_registry_names_and_duplicates():
+    assert set(names()) >= {"fixed", "webster", "actuated", "max-pressure", "greedy"}
+    with pytest.raises(KeyError, match="unknown controller 'nope'"):
+        make("nope")
+
+    class Dup(Controller):
+        name = "greedy"
+
+        def decide(self, readings, status):
+            return status.phase
+
+    with pytest.raises(ValueError, match="already registered"):
+        register(Dup)
+
+
+@pytest.mark.parametrize("veh,expected", [
+    ([1, 1, 6, 6, 0, 0, 0, 0], 1),      # east-west queues larger
+    ([6, 6, 1, 1, 0, 0, 0, 0], 0),
+    ([6, 6, 5, 5, 0, 0, 0, 0], 0),
+])
+def test_greedy_serves_longest_queue(veh, expected):
+    assert decide("greedy", readings(veh)) == expected
+
+
+def test_max_pressure_weighs_downstream_queues():
+    # east-west holds more vehicles, but its exits are full: north-south has the larger pressure
+    veh = [4, 4, 6, 6, 0, 0, 6, 6]
+    assert decide("greedy", readings(veh)) == 1
+    assert decide("max-pressure", readings(veh)) == 0
+
+
+def test_ties_keep_the_current_phase():
+    assert decide("max-pressure", readings([2, 2, 2, 2, 0, 0, 0, 0]), status(phase=1)) == 1
+    assert decide("greedy", readings([0] * 8), status(phase=1)) == 1
+
+
+def test_webster_cycle_hand_computed():
+    # flows 500 and 300 veh/h, saturation 1600 veh/h, lost time 16 s: Y = 0.5, C0 = 29 / 0.5
+    assert webster_cycle(np.array([500 / 1600, 300 / 1600]), 16.0) == pytest.approx(58.0)
+
+
+def test_webster_greens_split_by_flow_ratio():
+    g = webster_greens(np.array([0.3, 0.1]), cycle=60.0, lost_time=8.0, min_green=5.0)
+    assert g == pytest.approx([39.0, 13.0])
+    assert webster_greens(np.array([0.5, 0.0]), 60.0, 8.0, 5.0)[1] == 5.0
+
+
+def test_webster_switches_when_planned_green_is_served():
+    c = make("webster")
+    c.reset(NET, Timing())
+    plan = c.plan(0)
+    assert c.decide(readings([0] * 8), status(0, plan[0] - 1))[0] == 0
+    assert c.decide(readings([0] * 8), status(0, plan[0]))[0] == 1
+
+
+def test_critical_lanes_do_not_count_a_lane_twice():
+    # lane 0 carries through (link 0) and left (link 1): permissive in phase 0, protected in phase 1
+    x = Intersection("K", (GreenPhase(0, "Ggrr", 30), GreenPhase(1, "rGrr", 6), GreenPhase(2, "rrGG", 30)),
+                     ((0, 4), (0, 5), (1, 6), (1, 7)), (0, 1), (4, 5, 6, 7), 3.0, 0.0)
+    lanes = critical_lanes(x)
+    assert [list(v) for v in lanes] == [[0], [], [1]]

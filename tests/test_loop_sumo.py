@@ -1,0 +1,96 @@
+"""Closed-loop runs in real SUMO: exact fixed-time reproduction, illegal wishes refused, SUMO dying."""
+
+import numpy as np
+import pytest
+
+from benchmarks.quality import plain_sumo_record
+from brain.controllers import Controller
+from sim.loop import run_scenario
+from sim.scenario import load_scenario
+
+pytestmark = pytest.mark.sumo
+
+END = 900.0  # a quarter hour of the single intersection: a second or so per run
+
+
+@pytest.fixture(scope="module")
+def single():
+    return load_scenario("single")
+
+
+def test_fixed_time_equals_plain_sumo(single, tmp_path):
+    """Our loop, actuator-free fixed-time, measures exactly what the sumo binary alone gives."""
+    ours = run_scenario(single, "fixed", seed=3)
+    plain = plain_sumo_record(single, seed=3)
+    assert ours.vehicles == plain["vehicles"] > 1000
+    assert ours.avg_delay_s == pytest.approx(plain["avg_delay_s"], rel=1e-9)
+    assert ours.safety_violations == 0 and ours.complete
+
+
+class Chaos(Controller):
+    """Asks for a different phase every second: almost every wish is illegal."""
+
+    name = "chaos"
+    interval = 1.0
+
+    def reset(self, network, timing):
+        super().reset(network, timing)
+        self.rng = np.random.default_rng(0)
+
+    def decide(self, readings, status):
+        n = np.array([x.n_phases for x in self.network.intersections])
+        return (status.phase + 1 + self.rng.integers(0, n - 1)) % n
+
+
+def test_illegal_wishes_are_refused_and_monitor_stays_zero(single):
+    rec = run_scenario(single, Chaos(), seed=1, end=END)
+    assert rec.refused_requests > 500          # the actuator said no, often
+    assert rec.switches > 50                   # and yes when it was legal
+    assert rec.safety_violations == 0, rec.violation_kinds
+    assert rec.decisions == END                # one wish per second, one intersection
+
+
+@pytest.mark.parametrize("name", ["fixed", "webster", "actuated", "max-pressure", "greedy"])
+def test_every_classic_controller_runs_safely(single, name):
+    rec = run_scenario(single, name, seed=1, end=END)
+    assert rec.safety_violations == 0, rec.violation_kinds
+    assert rec.complete and rec.error is None
+    assert rec.sim_s == END and rec.vehicles > 200 and rec.throughput > 150
+    assert 0 < rec.avg_delay_s < 120
+    assert rec.decisions == (0 if name in ("fixed", "actuated") else END / (1 if name == "webster" else 10))
+
+
+def test_adaptive_control_beats_fixed_time_on_the_hour(single):
+    fixed = run_scenario(single, "fixed", seed=1)
+    mp = run_scenario(single, "max-pressure", seed=1)
+    assert mp.avg_delay_s < 0.8 * fixed.avg_delay_s
+
+
+class KillSumo(Controller):
+    """Ends SUMO under the loop's feet at t=300, as a crash would."""
+
+    name = "kill-sumo"
+
+    def decide(self, readings, status):
+        if readings.time >= 300:
+            import libsumo
+
+            libsumo.close()
+        return status.phase
+
+
+def test_sumo_dying_mid_run_keeps_partial_results(single, tmp_path):
+    rec = run_scenario(single, KillSumo(), seed=1, out_dir=tmp_path)
+    assert rec.error is not None and "SUMO died at t=300" in rec.error
+    assert not rec.complete
+    assert 250 <= rec.sim_s <= 310
+    assert rec.vehicles > 50   # the trips SUMO wrote before dying are measured
+    assert (tmp_path / "tripinfo.xml").exists()
+
+
+def test_resco_fixed_time_reproduces_plain_sumo(resco):
+    s = load_scenario(resco / "ingolstadt1")
+    rec = run_scenario(s, "fixed", seed=1)
+    assert rec.avg_delay_s == pytest.approx(plain_sumo_record(s, seed=1)["avg_delay_s"], rel=1e-9)
+    # the published SUMO 1.28 range for seeds 1-3 is 28.2-30.5 s; the issue asks for 3%
+    assert 28.2 * 0.97 <= rec.avg_delay_s <= 30.5 * 1.03
