@@ -54,17 +54,19 @@ class SumoBackend:
     Args:
         scenario: a checked scenario.
         seed: SUMO's random seed.
-        gui: run sumo-gui through TraCI instead of libsumo.
+        gui: run sumo-gui (always through TraCI).
         tripinfo: where SUMO writes its tripinfo (needed for measurement).
         extra: further SUMO options.
+        use_traci: talk to SUMO over TraCI (a separate process) instead of libsumo.
     """
 
     def __init__(self, scenario: Scenario, *, seed: int = 1, gui: bool = False,
-                 tripinfo: Path | None = None, extra: Sequence[str] = (), detect_m: float = DETECT_M) -> None:
+                 tripinfo: Path | None = None, extra: Sequence[str] = (), detect_m: float = DETECT_M,
+                 use_traci: bool = False) -> None:
         self.scenario = scenario
         self.detect_m = detect_m
         self._cmd = sumo_command(scenario, seed=seed, gui=gui, tripinfo=tripinfo, extra=extra)
-        self._gui = gui
+        self._traci = gui or use_traci
         self._ts: ModuleType | None = None
         self._now = float("nan")
         self._lanes: tuple[str, ...] = ()
@@ -75,7 +77,7 @@ class SumoBackend:
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
-        if self._gui:
+        if self._traci:
             import traci as ts
         else:
             import libsumo as ts

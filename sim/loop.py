@@ -99,6 +99,7 @@ def run_scenario(
     out_dir: Path | None = None,
     end: float | None = None,
     progress: Progress | None = None,
+    use_traci: bool = False,
 ) -> RunRecord:
     """Run ``scenario`` under ``controller`` and measure it.
 
@@ -111,6 +112,7 @@ def run_scenario(
         out_dir: where SUMO's tripinfo is kept; a temporary folder when ``None``.
         end: stop earlier than the scenario's own end (s of simulation time).
         progress: called every simulated minute.
+        use_traci: run SUMO as a separate process over TraCI (as ``gui`` does) instead of libsumo.
 
     Returns:
         The run's record. If SUMO dies mid-run the record carries ``error`` and the figures of
@@ -125,7 +127,7 @@ def run_scenario(
     out_dir.mkdir(parents=True, exist_ok=True)
     tripinfo = out_dir / "tripinfo.xml"
     t_wall = time.perf_counter()
-    backend = SumoBackend(scenario, seed=seed, gui=gui, tripinfo=tripinfo)
+    backend = SumoBackend(scenario, seed=seed, gui=gui, tripinfo=tripinfo, use_traci=use_traci)
     backend.start()
     state = _Loop(backend, ctrl, timing)
     error = None
