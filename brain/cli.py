@@ -67,10 +67,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _check_controllers([args.controller])
     scenario = _scenario(args.scenario)
-    total = [0.0]
 
     def progress(done: float, total_s: float) -> None:
-        total[0] = total_s
         if sys.stderr.isatty():
             sys.stderr.write(f"\r{scenario.name} x {args.controller}: {done:.0f}/{total_s:.0f} s simulated")
             sys.stderr.flush()

@@ -291,9 +291,6 @@ class SumoBackend:
     def set_state(self, tls: str, state: str) -> None:
         self.ts.trafficlight.setRedYellowGreenState(tls, state)
 
-    def pending_vehicles(self) -> int:
-        return len(self.ts.simulation.getPendingVehicles())
-
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip() or type(e).__name__

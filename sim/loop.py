@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from brain.controllers import Controller, NativeController, make
-from brain.model import Network, SignalStatus
+from brain.model import Network, SignalStatus, is_green
 from brain.timing import Timing
 from sim.backend import SumoBackend, SumoError
 from sim.measure import read_tripinfo
@@ -76,7 +76,7 @@ class RunRecord:
 
 def _native_rules(program: list[ProgramPhase]) -> SafetyRules:
     min_green, min_yellow = min_spans(program)
-    greens = tuple(frozenset(i for i, c in enumerate(p.state) if c in "Gg") for p in program)
+    greens = tuple(frozenset(i for i, c in enumerate(p.state) if is_green(c)) for p in program)
     return SafetyRules(greens, min_green if math.isfinite(min_green) else 0.0,
                        min_yellow if math.isfinite(min_yellow) else 0.0, 0.0)
 

@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,3 @@ def resco():
         pytest.skip(f"shared RESCO scenarios not found at {RESCO}")
     return RESCO
 
-
-@pytest.fixture(autouse=True)
-def _quiet_sumo(monkeypatch):
-    monkeypatch.setenv("SUMO_NO_GUI", "1")
-    yield
