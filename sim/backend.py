@@ -74,6 +74,12 @@ class SumoBackend:
         self._prev_ids: list[tuple[str, ...]] = []
         self._arrivals = np.zeros(0, dtype=np.int64)
         self._departures = np.zeros(0, dtype=np.int64)
+        self._zone_of: dict[str, tuple[str, ...]] = {}  # controlled lane -> SUMO lanes sensed for it
+        self._sensed: list[str] = []
+        self._weights = np.zeros((0, 0))
+        self._veh = self._halt = np.zeros(0)  # per sensed lane, as of the last step
+        self._halt_key: tuple[int, ...] | None = None
+        self._halt_row = np.zeros(0)
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -178,7 +184,8 @@ class SumoBackend:
         lanes = tuple(lane_ids)
         ins = {ln for x in inters for ln, _ in x.links if ln >= 0}
         outs = {ln for x in inters for _, ln in x.links if ln >= 0}
-        self._zones, length = self._sense_zones(lanes, {lanes[i] for i in ins}, {lanes[i] for i in outs})
+        zones, length = self._sense_zones(lanes, {lanes[i] for i in ins}, {lanes[i] for i in outs})
+        self._zone_of = dict(zip(lanes, zones))
         speed = np.array([self.ts.lane.getMaxSpeed(x) for x in lanes], dtype=np.float64)
         return Network(tuple(inters), lanes, length, speed), programs
 
@@ -225,9 +232,7 @@ class SumoBackend:
         """Subscribe to the lanes' counts and the signals' shown states."""
         self._lanes = tuple(lanes)
         self._tls = tuple(tls)
-        zones = getattr(self, "_zones", None) or [(ln,) for ln in self._lanes]
-        if len(zones) != len(self._lanes):
-            zones = [(ln,) for ln in self._lanes]
+        zones = [self._zone_of.get(ln, (ln,)) for ln in self._lanes]
         self._sensed = sorted({z for zone in zones for z in zone})
         col = {ln: j for j, ln in enumerate(self._sensed)}
         shared = np.zeros(len(self._sensed))
@@ -246,6 +251,8 @@ class SumoBackend:
         self._prev_ids = [()] * len(self._lanes)
         self._arrivals = np.zeros(len(self._lanes), dtype=np.int64)
         self._departures = np.zeros(len(self._lanes), dtype=np.int64)
+        self._veh = self._halt = np.zeros(len(self._sensed))
+        self._halt_key = None
 
     def step(self) -> None:
         """Advance one simulation step and update the cumulative lane counters."""
@@ -255,6 +262,8 @@ class SumoBackend:
         except Exception as e:
             raise SumoError(f"SUMO died at t={self._now:g}: {_first_line(e)}") from None
         res = self.ts.lane.getAllSubscriptionResults()
+        self._veh = np.array([res[x][tc.LAST_STEP_VEHICLE_NUMBER] for x in self._sensed], dtype=np.float64)
+        self._halt = np.array([res[x][tc.LAST_STEP_VEHICLE_HALTING_NUMBER] for x in self._sensed], dtype=np.float64)
         for i, lane in enumerate(self._lanes):  # stop-line counts: the controlled lane itself
             ids = res[lane][tc.LAST_STEP_VEHICLE_ID_LIST]
             prev = self._prev_ids[i]
@@ -266,22 +275,15 @@ class SumoBackend:
 
     def read(self) -> Readings:
         """Current lane readings (vehicles, queue, cumulative arrivals and departures)."""
-        veh, halt = self._sensed_counts()
-        veh, halt = self._weights @ veh, self._weights @ halt
+        veh, halt = self._weights @ self._veh, self._weights @ self._halt
         return Readings(self.time, veh, halt, self._arrivals.astype(np.float64), self._departures.astype(np.float64))
-
-    def _sensed_counts(self) -> tuple[np.ndarray, np.ndarray]:
-        res = self.ts.lane.getAllSubscriptionResults()
-        veh = np.array([res[x][tc.LAST_STEP_VEHICLE_NUMBER] for x in self._sensed], dtype=np.float64)
-        halt = np.array([res[x][tc.LAST_STEP_VEHICLE_HALTING_NUMBER] for x in self._sensed], dtype=np.float64)
-        return veh, halt
 
     def halting_on(self, lanes: Sequence[int]) -> float:
         """Halted vehicles in the sensing zones of ``lanes`` (indices into the network's lanes)."""
         key = tuple(lanes)
-        if getattr(self, "_halt_key", None) != key:
+        if self._halt_key != key:
             self._halt_key, self._halt_row = key, self._weights[list(key)].sum(axis=0)
-        return float(self._halt_row @ self._sensed_counts()[1])
+        return float(self._halt_row @ self._halt)
 
     def shown_states(self) -> dict[str, str]:
         """The state each watched signal showed during the last step."""
