@@ -111,14 +111,19 @@ class Network:
     Attributes:
         intersections: in a fixed order; controllers index decisions by position.
         lanes: SUMO lane ids; readings are indexed the same way.
-        lane_length: metres, shape ``(n_lanes,)``.
+        lane_length: metres, shape ``(n_lanes,)``: for a controlled lane, its sensing zone.
         lane_speed: speed limit in m/s, shape ``(n_lanes,)``.
+        feeds: ``(out_lane, in_lane, distance_m)``: an intersection's outgoing lane leads (directly,
+            or through unsignalised lanes) to another intersection's incoming lane, whose stop
+            line lies ``distance_m`` metres from the start of the outgoing lane. An outgoing lane
+            that is itself the next signal's incoming lane feeds itself.
     """
 
     intersections: tuple[Intersection, ...]
     lanes: tuple[str, ...]
     lane_length: np.ndarray
     lane_speed: np.ndarray
+    feeds: tuple[tuple[int, int, float], ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.lanes)
@@ -126,6 +131,9 @@ class Network:
             arr = getattr(self, name)
             if arr.shape != (n,):
                 raise ValueError(f"Network.{name} has shape {arr.shape}, expected ({n},)")
+        for o, i, d in self.feeds:
+            if not (0 <= o < n and 0 <= i < n) or d <= 0:
+                raise ValueError(f"Network.feeds entry {(o, i, d)} is out of range")
 
     @property
     def n_lanes(self) -> int:

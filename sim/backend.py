@@ -187,7 +187,38 @@ class SumoBackend:
         zones, length = self._sense_zones(lanes, {lanes[i] for i in ins}, {lanes[i] for i in outs})
         self._zone_of = dict(zip(lanes, zones))
         speed = np.array([self.ts.lane.getMaxSpeed(x) for x in lanes], dtype=np.float64)
-        return Network(tuple(inters), lanes, length, speed), programs
+        feeds = self._feeds(lanes, ins, outs)
+        return Network(tuple(inters), lanes, length, speed, feeds), programs
+
+    def _feeds(self, lanes: tuple[str, ...], ins: set[int], outs: set[int],
+               reach_m: float = 1500.0) -> tuple[tuple[int, int, float], ...]:
+        """Which signal's incoming lanes each outgoing lane leads to, and how far (m).
+
+        Follows lane connections downstream through unsignalised junctions until an incoming
+        lane of a controlled signal (or ``reach_m`` metres).
+        """
+        lane_api = self.ts.lane
+        index = {ln: i for i, ln in enumerate(lanes)}
+        in_ids = {lanes[i] for i in ins}
+        found = []
+        for o in sorted(outs):
+            start = lanes[o]
+            frontier = [(start, lane_api.getLength(start))]
+            seen = {start}
+            while frontier:
+                cur, dist = frontier.pop()
+                if cur in in_ids:
+                    found.append((o, index[cur], float(dist)))
+                    continue
+                if dist >= reach_m:
+                    continue
+                for link in lane_api.getLinks(cur):
+                    nxt = link[0]
+                    if nxt in seen or nxt.startswith(":"):
+                        continue
+                    seen.add(nxt)
+                    frontier.append((nxt, dist + lane_api.getLength(nxt)))
+        return tuple(found)
 
     def _sense_zones(self, lanes: tuple[str, ...], ins: set[str], outs: set[str]) -> tuple[list[tuple[str, ...]], np.ndarray]:
         """Per controlled lane, the SUMO lanes sensed for it and the zone's length.

@@ -1,0 +1,205 @@
+"""``mpc``: the rolling-horizon optimiser (model-predictive control over phase sequences).
+
+Every ``interval`` seconds, for every intersection at once, the kernels in :mod:`brain._kernels`
+search the phase sequences of the next ``horizon`` seconds (branch-and-bound, store-and-forward
+queues, minimum/maximum green and lost time respected) and the first action of the cheapest plan
+becomes the wish. Neighbours are coordinated by sweeps: each sweep turns every intersection's
+plan into the discharges it will send downstream (turning shares estimated online from the lane
+counts), which become the downstream intersections' predicted arrivals for the next sweep.
+
+This class only packs and unpacks arrays; the actuator still enforces every rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from brain import _kernels as K
+from brain.controllers.base import Controller, register
+from brain.estimate import LaneEstimator
+from brain.graph import CompiledNetwork, compile_network
+from brain.model import Network, Readings, SignalStatus
+from brain.timing import Timing
+
+__all__ = ["Mpc", "MpcConfig"]
+
+
+@dataclass(frozen=True)
+class MpcConfig:
+    """Settings of the optimiser.
+
+    Attributes:
+        interval: seconds between decisions.
+        dt: planning step (s).
+        horizon: planning horizon (s).
+        depth: segments searched by branch-and-bound after the first action (the rest of the
+            horizon is completed greedily).
+        sweeps: coordination sweeps per decision (1: every intersection plans alone).
+        sat_flow: saturation flow of one lane at full green (veh/s).
+        rate_halflife: half-life of the arrival-rate smoothing (s).
+        max_wait: longest a queued lane may wait for green before its phase is forced next
+            (s; ``None``: the timing's maximum green).
+        wait_gain: how much a waiting lane's delay weighs more as it nears ``max_wait``.
+    """
+
+    interval: float = 2.0
+    dt: float = 2.0
+    horizon: float = 60.0
+    depth: int = 2
+    sweeps: int = 2
+    sat_flow: float = 0.5
+    rate_halflife: float = 120.0
+    max_wait: float | None = None
+    wait_gain: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in ("interval", "dt", "horizon", "sat_flow", "rate_halflife"):
+            if getattr(self, f) <= 0:
+                raise ValueError(f"MpcConfig.{f} must be > 0, got {getattr(self, f)}")
+        if self.depth < 0 or self.sweeps < 1:
+            raise ValueError("MpcConfig.depth must be >= 0 and sweeps >= 1")
+        if self.horizon < self.dt:
+            raise ValueError("MpcConfig.horizon must cover at least one planning step")
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> MpcConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown mpc key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+
+@register
+class Mpc(Controller):
+    """Rolling-horizon optimiser over every intersection (see the module docstring)."""
+
+    name = "mpc"
+
+    def __init__(self, config: MpcConfig | None = None) -> None:
+        self.config = config or MpcConfig()
+        self.interval = self.config.interval
+
+    # -- set-up -----------------------------------------------------------------------------
+    def reset(self, network: Network, timing: Timing) -> None:
+        super().reset(network, timing)
+        cfg = self.config
+        self.net: CompiledNetwork = compile_network(network, timing.yellow, timing.all_red)
+        c = self.net
+        n, ns = c.n_intersections, c.n_slots
+        self.H = max(int(round(cfg.horizon / cfg.dt)), 1)
+        self.est = LaneEstimator(network.n_lanes, cfg.rate_halflife)
+        self.max_wait = cfg.max_wait if cfg.max_wait is not None else timing.max_green
+        self.sat = np.full(ns, cfg.sat_flow)
+        self.wait = np.zeros(ns)
+        # which slot feeds each out lane, for turning shares
+        self._feeders = np.bincount(c.link_out, minlength=network.n_lanes).astype(np.float64)
+        per_link = np.bincount(c.route_link, minlength=len(c.link_out)).astype(np.float64)
+        self._route_split = 1.0 / np.maximum(per_link[c.route_link], 1.0) if len(c.route_link) else np.zeros(0)
+        self._link_slot = np.repeat(np.arange(ns), np.diff(c.link_ptr))
+        up = np.full(ns, np.inf)
+        if len(c.route_to):
+            np.minimum.at(up, c.route_to, c.route_delay_s)
+        self.up_from = np.where(np.isfinite(up), up, -1.0)
+        # main phase of each slot (the one serving it most), for forcing a long wait
+        self._main_phase = np.zeros(ns, dtype=np.int64)
+        self._main_share = np.zeros(ns)
+        for i in range(n):
+            s0, s1 = c.slot_ptr[i], c.slot_ptr[i + 1]
+            P = c.phase_ptr[i + 1] - c.phase_ptr[i]
+            sv = c.serve[c.serve_ptr[i]:c.serve_ptr[i + 1]].reshape(P, s1 - s0)
+            self._main_phase[s0:s1] = sv.argmax(axis=0)
+            self._main_share[s0:s1] = sv.max(axis=0)
+        self._served = np.zeros(ns, dtype=bool)
+        # signal bookkeeping
+        self._prev = np.zeros(n, dtype=np.int64)
+        self._last_phase = np.zeros(n, dtype=np.int64)
+        self._trans_start = np.full(n, np.nan)
+        self._last_time: float | None = None
+        # work arrays
+        self.arr = np.zeros((ns, self.H))
+        self.inflow = np.zeros((ns, self.H))
+        self.outflow = np.zeros((ns, self.H))
+        self.choice = np.zeros(n, dtype=np.int64)
+        self.cost = np.zeros(n)
+        self.plan_ph = np.zeros((n, K.MAX_SEG), dtype=np.int64)
+        self.plan_t0 = np.zeros((n, K.MAX_SEG), dtype=np.int64)
+        self.plan_n = np.zeros((n, K.MAX_SEG), dtype=np.int64)
+        self.plan_len = np.zeros(n, dtype=np.int64)
+        self.nodes = np.zeros(n, dtype=np.int64)
+
+    # -- one decision ------------------------------------------------------------------------
+    def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
+        c, cfg = self.net, self.config
+        now = readings.time
+        elapsed = 0.0 if self._last_time is None else now - self._last_time
+        self._last_time = now
+        self.est.update(readings)
+        lanes = c.slot_lane
+        q = self.est.queue[lanes]
+        moving = self.est.moving[lanes]
+        rate = self.est.rate[lanes]
+        cur = status.phase.astype(np.int64)
+        age = self._ages(now, status, cur)
+        w, force = self._waits(q, cur, status.in_transition, elapsed)
+        route_share = self._route_shares()
+        sweeps = cfg.sweeps if len(c.route_to) else 1
+        for sweep in range(sweeps):
+            if sweep > 0:
+                K.plan_outflow(c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q, self.arr, self.sat, cur,
+                               self._prev, age, c.lost_s, cfg.dt, self.plan_ph, self.plan_t0, self.plan_n,
+                               self.plan_len, self.outflow)
+                K.route_inflow(self.outflow, c.route_ptr, c.route_to, route_share, c.route_delay_s, cfg.dt,
+                               self.inflow)
+            K.predict_arrivals(moving, rate, c.zone_s, self.inflow, self.up_from, sweep > 0, cfg.dt, self.arr)
+            K.plan_all(c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q, self.arr, self.sat, w, cur, self._prev,
+                       age, force, c.lost_s, cfg.dt, self.timing.min_green, self.timing.max_green, cfg.interval,
+                       cfg.depth, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n,
+                       self.plan_len, self.nodes)
+        return self.choice.copy()
+
+    def _ages(self, now: float, status: SignalStatus, cur: np.ndarray) -> np.ndarray:
+        """Green age, or minus the lost time left while a transition runs."""
+        tr = status.in_transition if status.in_transition.size else np.zeros(len(cur), dtype=bool)
+        started = tr & np.isnan(self._trans_start)
+        # a transition seen for the first time began at most one interval ago: assume half of it
+        self._trans_start[started] = now - 0.5 * self.config.interval
+        self._prev[started] = self._last_phase[started]
+        self._trans_start[~tr] = np.nan
+        self._prev[~tr] = cur[~tr]
+        self._last_phase = cur.copy()
+        age = status.green_time.astype(np.float64).copy()
+        rem = self.net.lost_s - (now - self._trans_start)
+        age[tr] = -np.maximum(rem[tr], 1e-3)
+        return age
+
+    def _waits(self, q: np.ndarray, cur: np.ndarray, in_tr: np.ndarray, elapsed: float) -> tuple[np.ndarray, np.ndarray]:
+        """Delay weights per slot and the phase to force per intersection (-1: none)."""
+        c = self.net
+        owner = c.slot_owner
+        served = (self._main_phase == cur[owner]) & ~(in_tr[owner] if in_tr.size else False)
+        waiting = (q >= 1.0) & ~served
+        self.wait = np.where(waiting, self.wait + elapsed, 0.0)
+        ratio = self.wait / self.max_wait
+        w = 1.0 + self.config.wait_gain * ratio * ratio
+        force = np.full(c.n_intersections, -1, dtype=np.int64)
+        due = self.wait >= self.max_wait - c.lost_s[owner] - self.config.interval
+        if due.any():
+            for s in np.flatnonzero(due):
+                i = owner[s]
+                s0, s1 = c.slot_ptr[i], c.slot_ptr[i + 1]
+                longest = s0 + int(np.argmax(self.wait[s0:s1]))
+                force[i] = self._main_phase[longest]
+        return w, force
+
+    def _route_shares(self) -> np.ndarray:
+        """Share of each slot's discharge taking each route, from the measured out-lane rates."""
+        c = self.net
+        if not len(c.route_to):
+            return np.zeros(0)
+        lw = self.est.rate[c.link_out] / np.maximum(self._feeders[c.link_out], 1.0) + 1e-6
+        tot = np.bincount(self._link_slot, weights=lw, minlength=c.n_slots)
+        share = lw / tot[self._link_slot]
+        return share[c.route_link] * self._route_split
