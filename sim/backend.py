@@ -254,9 +254,23 @@ class SumoBackend:
                     zone.append(nxt)
                     best = max(best, d)
                     frontier.append((nxt, d))
+            if upstream:  # vehicles waiting inside the junction still belong to their approach
+                zone.extend(self._internal_lanes(ln))
             zones.append(tuple(zone))
             extent.append(min(best, max(self.detect_m, own)))
         return zones, np.array(extent, dtype=np.float64)
+
+    def _internal_lanes(self, lane: str) -> list[str]:
+        """The junction-internal lanes a vehicle leaving ``lane`` drives through."""
+        found: list[str] = []
+        todo = [link[4] for link in self.ts.lane.getLinks(lane) if link[4]]
+        while todo:
+            via = todo.pop()
+            if via in found or not via.startswith(":"):
+                continue
+            found.append(via)
+            todo.extend(link[4] or link[0] for link in self.ts.lane.getLinks(via))
+        return found
 
     # -- per step -------------------------------------------------------------------------
     def watch(self, lanes: Sequence[str], tls: Sequence[str]) -> None:

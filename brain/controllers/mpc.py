@@ -42,6 +42,14 @@ class MpcConfig:
         max_wait: longest a queued lane may wait for green before its phase is forced next
             (s; ``None``: the timing's maximum green).
         wait_gain: how much a waiting lane's delay weighs more as it nears ``max_wait``.
+        learn_sat: estimate each lane's saturation flow online from its stop-line counts while
+            it discharges a queue (``sat_flow`` is the prior).
+        vehicle_space: metres one queued vehicle takes on the downstream lane (spillback: a
+            lane whose exits are full discharges nothing).
+        stall_s: a green whose lanes hold a queue but let no vehicle across the stop line for
+            this long is stalled (a vehicle stuck inside the junction, invisible to the lane
+            detectors): the signal then steps to the next phase in program order, so every
+            movement gets its turn to clear the junction.
     """
 
     interval: float = 2.0
@@ -53,6 +61,9 @@ class MpcConfig:
     rate_halflife: float = 120.0
     max_wait: float | None = None
     wait_gain: float = 1.0
+    learn_sat: bool = False
+    vehicle_space: float = 7.5
+    stall_s: float = 20.0
 
     def __post_init__(self) -> None:
         for f in ("interval", "dt", "horizon", "sat_flow", "rate_halflife"):
@@ -112,7 +123,11 @@ class Mpc(Controller):
             sv = c.serve[c.serve_ptr[i]:c.serve_ptr[i + 1]].reshape(P, s1 - s0)
             self._main_phase[s0:s1] = sv.argmax(axis=0)
             self._main_share[s0:s1] = sv.max(axis=0)
+        self._stall = np.zeros(n)
         self._served = np.zeros(ns, dtype=bool)
+        self._served_before = self._served
+        self._q_prev = np.zeros(ns)
+        self._cap = np.maximum(network.lane_length / cfg.vehicle_space, 1.0)
         # signal bookkeeping
         self._prev = np.zeros(n, dtype=np.int64)
         self._last_phase = np.zeros(n, dtype=np.int64)
@@ -144,17 +159,21 @@ class Mpc(Controller):
         cur = status.phase.astype(np.int64)
         age = self._ages(now, status, cur)
         w, force = self._waits(q, cur, status.in_transition, elapsed)
-        route_share = self._route_shares()
+        self._stalls(q, cur, age, elapsed, force)
+        route_share, link_share = self._route_shares()
+        if cfg.learn_sat:
+            self._learn_sat(q, elapsed)
+        sat = self.sat * self._room(link_share)
         sweeps = cfg.sweeps if len(c.route_to) else 1
         for sweep in range(sweeps):
             if sweep > 0:
-                K.plan_outflow(c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q, self.arr, self.sat, cur,
+                K.plan_outflow(c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q, self.arr, sat, cur,
                                self._prev, age, c.lost_s, cfg.dt, self.plan_ph, self.plan_t0, self.plan_n,
                                self.plan_len, self.outflow)
                 K.route_inflow(self.outflow, c.route_ptr, c.route_to, route_share, c.route_delay_s, cfg.dt,
                                self.inflow)
             K.predict_arrivals(moving, rate, c.zone_s, self.inflow, self.up_from, sweep > 0, cfg.dt, self.arr)
-            K.plan_all(c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q, self.arr, self.sat, w, cur, self._prev,
+            K.plan_all(c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q, self.arr, sat, w, cur, self._prev,
                        age, force, c.lost_s, cfg.dt, self.timing.min_green, self.timing.max_green, cfg.interval,
                        cfg.depth, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n,
                        self.plan_len, self.nodes)
@@ -180,6 +199,7 @@ class Mpc(Controller):
         c = self.net
         owner = c.slot_owner
         served = (self._main_phase == cur[owner]) & ~(in_tr[owner] if in_tr.size else False)
+        self._served_before, self._served = self._served, served
         waiting = (q >= 1.0) & ~served
         self.wait = np.where(waiting, self.wait + elapsed, 0.0)
         ratio = self.wait / self.max_wait
@@ -194,12 +214,51 @@ class Mpc(Controller):
                 force[i] = self._main_phase[longest]
         return w, force
 
-    def _route_shares(self) -> np.ndarray:
-        """Share of each slot's discharge taking each route, from the measured out-lane rates."""
+    def _stalls(self, q: np.ndarray, cur: np.ndarray, age: np.ndarray, elapsed: float, force: np.ndarray) -> None:
+        """Step stalled signals to their next phase (see ``MpcConfig.stall_s``)."""
         c = self.net
-        if not len(c.route_to):
-            return np.zeros(0)
+        owner = c.slot_owner
+        moved = np.bincount(owner, weights=self.est.departures_last[c.slot_lane], minlength=c.n_intersections)
+        queued = np.bincount(owner, weights=q * self._served, minlength=c.n_intersections)
+        stuck = (moved == 0) & (queued >= 2.0) & (age >= 0)
+        self._stall = np.where(stuck, self._stall + elapsed, 0.0)
+        due = self._stall >= self.config.stall_s
+        if due.any():
+            n_ph = np.diff(c.phase_ptr)
+            force[due] = (cur[due] + 1) % n_ph[due]
+            self._stall[due & (age >= self.timing.min_green)] = 0.0
+
+    def _route_shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """Turning shares: of each slot's discharge, the share per route and per outgoing link.
+
+        A link's share follows the measured arrival rate of its outgoing lane, split among the
+        incoming lanes that feed that lane.
+        """
+        c = self.net
         lw = self.est.rate[c.link_out] / np.maximum(self._feeders[c.link_out], 1.0) + 1e-6
         tot = np.bincount(self._link_slot, weights=lw, minlength=c.n_slots)
         share = lw / tot[self._link_slot]
-        return share[c.route_link] * self._route_split
+        if not len(c.route_to):
+            return np.zeros(0), share
+        return share[c.route_link] * self._route_split, share
+
+    def _room(self, link_share: np.ndarray) -> np.ndarray:
+        """Per slot, the share of its discharge that finds room downstream (spillback)."""
+        c = self.net
+        veh = self.est.queue[c.link_out] + self.est.moving[c.link_out]
+        free = np.clip((self._cap[c.link_out] - veh) / 2.0, 0.0, 1.0)
+        room = np.bincount(self._link_slot, weights=link_share * free, minlength=c.n_slots)
+        has_links = np.diff(c.link_ptr) > 0
+        return np.where(has_links, room, 1.0)
+
+    def _learn_sat(self, q: np.ndarray, elapsed: float) -> None:
+        """Update saturation flows from lanes that discharged a standing queue all interval."""
+        if elapsed <= 0:
+            self._q_prev = q
+            return
+        ok = self._served & self._served_before & (self._q_prev >= 3.0)
+        if ok.any():
+            dep = self.est.departures_last[self.net.slot_lane] / elapsed
+            obs = np.clip(dep, 0.25, 1.0)
+            self.sat = np.where(ok, self.sat + 0.05 * (obs - self.sat), self.sat)
+        self._q_prev = q
