@@ -105,7 +105,7 @@ class KernelRecord:
 
 
 def bench_kernel(sizes: tuple[int, ...] = SIZES, *, steps: int = 50, threads: int = 1, seed: int = 0,
-                 config: dict | None = None) -> list[dict]:
+                 config: dict | None = None, progress=None) -> list[dict]:
     """Time ``Mpc.decide`` per size; returns one record (dict) per size."""
     import numba
 
@@ -117,6 +117,8 @@ def bench_kernel(sizes: tuple[int, ...] = SIZES, *, steps: int = 50, threads: in
     out = []
     compile_s = None
     for n in sizes:
+        if progress is not None:
+            progress(n)
         net = synthetic_grid(n)
         ctrl = Mpc(MpcConfig(**(config or {})))
         t0 = time.perf_counter()

@@ -3,6 +3,7 @@
     citybrain demo                         all controllers on the default scenario, one table
     citybrain run --scenario S --controller C [--seed N] [--json F] [--gui]
     citybrain bench --scenario S... --controller C... --seed N... [--json F] [--markdown F]
+    citybrain bench-kernel [--sizes 1,16,100,1000,10000] [--json F] [--markdown F]
     citybrain scenarios list | generate
 
 This module is the composition root: it is the one place that wires the controllers (brain)
@@ -22,6 +23,7 @@ __all__ = ["main"]
 
 DEFAULT_SCENARIO = "single"
 CLASSIC = ("fixed", "webster", "actuated", "max-pressure", "greedy")
+ALL = CLASSIC + ("mpc",)
 
 log = logging.getLogger("citybrain")
 
@@ -116,7 +118,7 @@ def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args:
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.quality import PLAIN, markdown_table
 
-    controllers = args.controller or list(CLASSIC)
+    controllers = args.controller or list(ALL)
     if args.plain_sumo and PLAIN not in controllers:
         controllers.append(PLAIN)
     rows = _bench(args.scenario or [DEFAULT_SCENARIO], controllers, args.seed or [1], args,
@@ -136,9 +138,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from benchmarks.quality import markdown_table
 
     out = Path(args.out)
-    print(f"citybrain demo: every classic controller on the '{DEFAULT_SCENARIO}' scenario "
-          f"(one simulated hour each, seed 1)", file=sys.stderr)
-    rows = _bench([DEFAULT_SCENARIO], list(CLASSIC), [1], args, out / "demo.json", out / "demo.md",
+    print(f"citybrain demo: the optimiser (mpc) and every classic controller on the '{DEFAULT_SCENARIO}' "
+          f"scenario (one simulated hour each, seed 1)", file=sys.stderr)
+    rows = _bench([DEFAULT_SCENARIO], list(ALL), [1], args, out / "demo.json", out / "demo.md",
                   f"citybrain demo: {DEFAULT_SCENARIO}")
     print()
     print(markdown_table(rows), end="")
@@ -146,6 +148,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nlowest average delay: {best['controller']} ({best['avg_delay_s']:.1f} s/vehicle); "
           f"safety violations in all runs: {sum(r['safety_violations'] for r in rows)}")
     print(f"results: {out / 'demo.md'} and {out / 'demo.json'}")
+    return 0
+
+
+def cmd_bench_kernel(args: argparse.Namespace) -> int:
+    import tempfile
+
+    if not args.warm_cache:  # time a real JIT compilation, not a load from numba's cache
+        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="citybrain-numba-")
+    from benchmarks.kernel import bench_kernel, markdown_table
+
+    try:
+        sizes = tuple(int(x) for x in args.sizes.split(","))
+    except ValueError:
+        raise ValueError(f"--sizes takes comma-separated integers, got {args.sizes!r}") from None
+    if any(n < 1 for n in sizes):
+        raise ValueError("--sizes must all be >= 1")
+
+    def progress(n: int) -> None:
+        print(f"bench-kernel: timing {n:,} intersections ({args.steps} steps)", file=sys.stderr)
+
+    records = bench_kernel(sizes, steps=args.steps, threads=args.threads, progress=progress)
+    table = markdown_table(records, args.title)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(records, indent=1) + "\n")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(table)
+    print(table, end="")
     return 0
 
 
@@ -167,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="citybrain",
         description="Traffic-signal control for SUMO scenarios: run a controller, or benchmark several.",
         epilog="Scenarios: a .sumocfg file, a folder holding one, or an own scenario's name "
-               "(single, arterial, grid4x4, grid10x10). Controllers: fixed, webster, actuated, max-pressure, greedy.",
+               "(single, arterial, grid4x4, grid10x10). Controllers: mpc (the optimiser), fixed, webster, actuated, "
+               "max-pressure, greedy.",
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -185,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmark controllers x scenarios x seeds into one table")
     p.add_argument("--scenario", action="append", help="scenario (repeatable; default single)")
-    p.add_argument("--controller", action="append", help="controller (repeatable; default all classic ones)")
+    p.add_argument("--controller", action="append", help="controller (repeatable; default all)")
     p.add_argument("--seed", type=int, action="append", help="SUMO seed (repeatable: mean and spread; default 1)")
     p.add_argument("--json", help="write one record per (scenario, controller) to this JSON file")
     p.add_argument("--markdown", help="write the table to this Markdown file")
@@ -197,11 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
     _timing_args(p)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("demo", help="all classic controllers on the default scenario, as a table")
+    p = sub.add_parser("demo", help="the optimiser and all classic controllers on the default scenario")
     p.add_argument("--out", default="runs/demo", help="folder for the demo's table and JSON (default runs/demo)")
     p.add_argument("--jobs", type=int, default=0, help="runs in parallel (default: one per core)")
     p.set_defaults(func=cmd_demo, end=None)
     _timing_args(p)
+
+    p = sub.add_parser("bench-kernel", help="decision time of the optimiser for synthetic city grids",
+                       description="Time one mpc decision step (every intersection planned, coordination "
+                                   "included) on synthetic grids of four-phase intersections. The first call "
+                                   "(JIT compilation) is timed apart as compile_s.")
+    p.add_argument("--sizes", default="1,16,100,1000,10000", help="intersection counts (default 1,16,100,1000,10000)")
+    p.add_argument("--steps", type=int, default=50, help="timed decision steps per size (default 50)")
+    p.add_argument("--threads", type=int, default=1, help="Numba threads (default 1: one core)")
+    p.add_argument("--json", help="write one record per size to this JSON file")
+    p.add_argument("--markdown", help="write the table to this Markdown file")
+    p.add_argument("--title", default="Optimiser decision time per control step", help="heading of the table")
+    p.add_argument("--warm-cache", action="store_true", help="let numba load compiled kernels from its cache")
+    p.set_defaults(func=cmd_bench_kernel)
 
     p = sub.add_parser("scenarios", help="list or regenerate the own scenario library")
     p.add_argument("action", choices=["list", "generate"])

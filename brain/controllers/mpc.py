@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+from numba import get_num_threads
 
 from brain import _kernels as K
 from brain.controllers.base import Controller, register
@@ -36,7 +37,11 @@ class MpcConfig:
         horizon: planning horizon (s).
         depth: segments searched by branch-and-bound after the first action (the rest of the
             horizon is completed greedily).
-        sweeps: coordination sweeps per decision (1: every intersection plans alone).
+        sweeps: planning sweeps per decision. The first uses the neighbours' plans of the
+            previous decision as upstream arrivals; each further sweep re-plans with the plans
+            just made.
+        coordinate: exchange planned discharges between neighbours at all (False: every
+            intersection plans from its own measured arrival rates only).
         sat_flow: saturation flow of one lane at full green (veh/s).
         rate_halflife: half-life of the arrival-rate smoothing (s).
         max_wait: longest a queued lane may wait for green before its phase is forced next
@@ -56,8 +61,9 @@ class MpcConfig:
     dt: float = 2.0
     horizon: float = 60.0
     depth: int = 2
-    sweeps: int = 2
-    sat_flow: float = 0.5
+    sweeps: int = 1
+    coordinate: bool = True
+    sat_flow: float = 0.7
     rate_halflife: float = 120.0
     max_wait: float | None = None
     wait_gain: float = 1.0
@@ -107,8 +113,6 @@ class Mpc(Controller):
         self.wait = np.zeros(ns)
         # which slot feeds each out lane, for turning shares
         self._feeders = np.bincount(c.link_out, minlength=network.n_lanes).astype(np.float64)
-        per_link = np.bincount(c.route_link, minlength=len(c.link_out)).astype(np.float64)
-        self._route_split = 1.0 / np.maximum(per_link[c.route_link], 1.0) if len(c.route_link) else np.zeros(0)
         self._link_slot = np.repeat(np.arange(ns), np.diff(c.link_ptr))
         up = np.full(ns, np.inf)
         if len(c.route_to):
@@ -133,10 +137,17 @@ class Mpc(Controller):
         self._last_phase = np.zeros(n, dtype=np.int64)
         self._trans_start = np.full(n, np.nan)
         self._last_time: float | None = None
-        # work arrays
-        self.arr = np.zeros((ns, self.H))
-        self.inflow = np.zeros((ns, self.H))
-        self.outflow = np.zeros((ns, self.H))
+        # routes: where each receiving slot sits in the flat per-step arrays, and the lag in steps
+        to_owner = c.slot_owner[c.route_to] if len(c.route_to) else np.zeros(0, dtype=np.int64)
+        self._route_base = c.slot_ptr[to_owner] * self.H
+        self._route_nl = c.slot_ptr[to_owner + 1] - c.slot_ptr[to_owner]
+        self._route_col = c.route_to - c.slot_ptr[to_owner]
+        self._route_lag = np.rint(c.route_delay_s / cfg.dt).astype(np.int64)
+        self._plan_time: float | None = None
+        # work arrays (flat per-step layout, see brain._kernels)
+        self.arr = np.zeros(ns * self.H)
+        self.inflow = np.zeros(ns * self.H)
+        self.outflow = np.zeros(ns * self.H)
         self.choice = np.zeros(n, dtype=np.int64)
         self.cost = np.zeros(n)
         self.plan_ph = np.zeros((n, K.MAX_SEG), dtype=np.int64)
@@ -147,7 +158,7 @@ class Mpc(Controller):
 
     # -- one decision ------------------------------------------------------------------------
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
-        c, cfg = self.net, self.config
+        c, cfg, H = self.net, self.config, self.H
         now = readings.time
         elapsed = 0.0 if self._last_time is None else now - self._last_time
         self._last_time = now
@@ -163,20 +174,26 @@ class Mpc(Controller):
         route_share, link_share = self._route_shares()
         if cfg.learn_sat:
             self._learn_sat(q, elapsed)
-        sat = self.sat * self._room(link_share)
-        sweeps = cfg.sweeps if len(c.route_to) else 1
-        for sweep in range(sweeps):
-            if sweep > 0:
-                K.plan_outflow(c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q, self.arr, sat, cur,
-                               self._prev, age, c.lost_s, cfg.dt, self.plan_ph, self.plan_t0, self.plan_n,
-                               self.plan_len, self.outflow)
-                K.route_inflow(self.outflow, c.route_ptr, c.route_to, route_share, c.route_delay_s, cfg.dt,
-                               self.inflow)
-            K.predict_arrivals(moving, rate, c.zone_s, self.inflow, self.up_from, sweep > 0, cfg.dt, self.arr)
-            K.plan_all(c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q, self.arr, sat, w, cur, self._prev,
-                       age, force, c.lost_s, cfg.dt, self.timing.min_green, self.timing.max_green, cfg.interval,
-                       cfg.depth, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n,
-                       self.plan_len, self.nodes)
+        satdt = self.sat * self._room(link_share) * cfg.dt
+        coordinate = cfg.coordinate and len(c.route_to) > 0
+        args = (c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q)
+        for sweep in range(cfg.sweeps):
+            use = False
+            if coordinate and (sweep > 0 or self._plan_time is not None):
+                # sweep 0 uses the neighbours' plans of the previous decision, later sweeps this one's
+                shift = 0 if sweep > 0 else int(round((now - self._plan_time) / cfg.dt))
+                K.route_inflow(c.slot_ptr, self.outflow, c.route_ptr, route_share, self._route_lag,
+                               self._route_base, self._route_nl, self._route_col, H, shift, self.inflow)
+                use = True
+            K.predict_arrivals(c.slot_ptr, moving, rate, c.zone_s, self.inflow, self.up_from, use, cfg.dt, H,
+                               self.arr)
+            K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.dt,
+                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, H, get_num_threads(), self.choice,
+                       self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len, self.nodes)
+            if coordinate:
+                K.plan_outflow(*args, self.arr, satdt, cur, self._prev, age, c.lost_s, cfg.dt, H, self.plan_ph,
+                               self.plan_n, self.plan_len, self.outflow)
+                self._plan_time = now
         return self.choice.copy()
 
     def _ages(self, now: float, status: SignalStatus, cur: np.ndarray) -> np.ndarray:
@@ -240,7 +257,9 @@ class Mpc(Controller):
         share = lw / tot[self._link_slot]
         if not len(c.route_to):
             return np.zeros(0), share
-        return share[c.route_link] * self._route_split, share
+        rw = self.est.rate[c.slot_lane[c.route_to]] + 1e-4
+        per_link = np.bincount(c.route_link, weights=rw, minlength=len(c.link_out))
+        return share[c.route_link] * rw / per_link[c.route_link], share
 
     def _room(self, link_share: np.ndarray) -> np.ndarray:
         """Per slot, the share of its discharge that finds room downstream (spillback)."""

@@ -1,0 +1,88 @@
+"""Plain-Python references for the kernels in ``brain._kernels`` (slow, obvious, no pruning)."""
+
+from __future__ import annotations
+
+import math
+
+CLEAR_EPS = 0.5
+MAIN_SHARE = 0.5
+
+
+def segment(x, arr, satdt, w, sv_q, sv_p, t0, lost_f, nmin, nmax, H):
+    """Serve phase ``sv_q`` after ``sv_p`` from step ``t0``; returns (cost/dt, end step, steps)."""
+    nl = len(x)
+    cost, t, n = 0.0, t0, 0
+    while t < H and n < nmax:
+        if n >= nmin and all(x[j] <= CLEAR_EPS for j in range(nl) if sv_q[j] >= MAIN_SHARE):
+            break
+        gf = min(max(n + 1.0 - lost_f, 0.0), 1.0)
+        for j in range(nl):
+            g = sv_q[j] * gf + min(sv_p[j], sv_q[j]) * (1.0 - gf)
+            x[j] = max(x[j] + arr[t][j] - satdt[j] * g, 0.0)
+            cost += w[j] * x[j]
+        t += 1
+        n += 1
+    return cost, t, n
+
+
+def complete(x, arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax):
+    """Serve the largest weighted queue next until the horizon."""
+    P = len(serve)
+    cost, guard = 0.0, 0
+    while t < H and guard < 2 * P + 2:
+        guard += 1
+        vals = [(sum(w[j] * x[j] * serve[q][j] for j in range(len(x))), q) for q in range(P) if q != p]
+        top = max((v for v, _ in vals), default=0.0)
+        if top <= 1e-9:
+            c, t, _ = segment(x, arr, satdt, w, serve[p], serve[p], t, 0.0, H, H, H)
+            cost += c
+            break
+        q = next(q for v, q in vals if v == top)
+        c, t, _ = segment(x, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H)
+        cost += c
+        p = q
+    return cost
+
+
+def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max_g, dec_s, depth):
+    """Every first action and every phase order to ``depth``: {first action: least cost (veh s)}."""
+    P, H = len(serve), len(arr)
+    lost_f = lost_s / dt
+    nmin = math.ceil((lost_s + min_g) / dt - 1e-9)
+    nmax = math.floor((lost_s + max_g) / dt + 1e-9)
+    in_tr = age < 0
+    if in_tr:
+        h_lost, h_min, h_max = -age / dt, math.ceil((-age + min_g) / dt - 1e-9), math.floor((-age + max_g) / dt + 1e-9)
+    else:
+        h_lost, h_min, h_max = 0.0, math.ceil(dec_s / dt - 1e-9), math.floor((max_g - age) / dt + 1e-9)
+    if P == 1:
+        h_max = H
+    can_hold = in_tr or P == 1 or h_max >= h_min
+    can_switch = not in_tr and age >= min_g - 1e-9 and P > 1
+    if force >= 0 and (can_switch or force == cur):
+        firsts = [force]
+    else:
+        firsts = ([cur] if can_hold else []) + ([q for q in range(P) if q != cur] if can_switch else [])
+    best: dict[int, float] = {}
+
+    def walk(x, t, p, cost, d, first):
+        if d == depth + 1 or t >= H:
+            total = cost + complete(list(x), arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax)
+            best[first] = min(best.get(first, math.inf), total)
+            return
+        for q in range(P):
+            if q == p:
+                continue
+            y = list(x)
+            c, t2, _ = segment(y, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H)
+            walk(y, t2, q, cost + c, d + 1, first)
+
+    for f in firsts:
+        x = list(q0)
+        if f == cur:
+            sv_p = serve[prev] if in_tr else serve[cur]
+            c, t, _ = segment(x, arr, satdt, w, serve[cur], sv_p, 0, h_lost, h_min, h_max, H)
+        else:
+            c, t, _ = segment(x, arr, satdt, w, serve[f], serve[cur], 0, lost_f, nmin, nmax, H)
+        walk(x, t, f, c, 1, f)
+    return {f: v * dt for f, v in best.items()}

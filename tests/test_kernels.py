@@ -1,0 +1,146 @@
+"""The optimiser's kernels against the plain-Python reference in ``tests/naive.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brain import _kernels as K
+from tests import naive
+
+
+def _case(rng: np.random.Generator):
+    P = int(rng.integers(2, 5))
+    nl = int(rng.integers(2, 7))
+    H = int(rng.integers(8, 31))
+    serve = rng.choice([0.0, 0.0, 0.6, 1.0], size=(P, nl))
+    for j in range(nl):  # every lane has a phase of its own
+        if serve[:, j].max() < 0.5:
+            serve[rng.integers(P), j] = 1.0
+    q0 = rng.integers(0, 12, nl).astype(float)
+    arr = rng.uniform(0.0, 1.2, (H, nl)) * (rng.random((H, nl)) < 0.6)
+    satdt = rng.uniform(0.6, 1.6, nl)
+    w = rng.uniform(1.0, 2.0, nl)
+    cur = int(rng.integers(P))
+    kind = rng.integers(4)
+    prev = cur
+    if kind == 0:  # in transition
+        prev = (cur + 1) % P
+        age = -float(rng.uniform(0.5, 3.0))
+    elif kind == 1:  # under minimum green
+        age = float(rng.uniform(0.0, 4.9))
+    elif kind == 2:  # near maximum green
+        age = float(rng.uniform(110.0, 120.0))
+    else:
+        age = float(rng.uniform(5.0, 60.0))
+    force = int(rng.integers(P)) if rng.random() < 0.15 else -1
+    return dict(q0=q0, arr=arr, satdt=satdt, w=w, serve=serve, cur=cur, prev=prev, age=age, force=force,
+                lost_s=3.0, dt=2.0, min_g=5.0, max_g=120.0, dec_s=2.0, depth=int(rng.integers(0, 4)))
+
+
+def _kernel(c):
+    nl = len(c["q0"])
+    out = np.zeros((3, K.MAX_SEG), dtype=np.int64)
+    fws, iws = K.workspace(nl, c["serve"].shape[0], c["depth"])
+    first, cost, nseg, nodes = K.plan_one(
+        c["q0"], c["arr"].reshape(-1), c["satdt"], c["w"], c["serve"], c["cur"], c["prev"], c["age"], c["force"],
+        c["lost_s"], c["dt"], c["min_g"], c["max_g"], c["dec_s"], c["depth"], out[0], out[1], out[2], fws, iws)
+    return first, cost, nseg, nodes, out
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_branch_and_bound_finds_the_exhaustive_optimum(seed):
+    c = _case(np.random.default_rng(seed))
+    ref = naive.plan(list(c["q0"]), c["arr"].tolist(), list(c["satdt"]), list(c["w"]), c["serve"].tolist(),
+                     c["cur"], c["prev"], c["age"], c["force"], c["lost_s"], c["dt"], c["min_g"], c["max_g"],
+                     c["dec_s"], c["depth"])
+    first, cost, nseg, nodes, _ = _kernel(c)
+    best = min(ref.values())
+    assert cost == pytest.approx(best, rel=1e-7, abs=1e-9)
+    runner_up = min((v for f, v in ref.items() if f != first), default=np.inf)
+    if runner_up > best * (1 + 1e-6) + 1e-9:  # a unique best first action: the same one
+        assert ref[first] == pytest.approx(best, rel=1e-7, abs=1e-9)
+    assert 1 <= nseg <= K.MAX_SEG
+
+
+def test_pruning_expands_fewer_nodes_than_the_full_tree():
+    rng = np.random.default_rng(7)
+    expanded, full = 0, 0
+    for _ in range(30):
+        c = _case(rng)
+        c.update(depth=3, age=30.0, force=-1)
+        _, _, _, nodes, _ = _kernel(c)
+        P = c["serve"].shape[0]
+        expanded += nodes
+        full += P * sum((P - 1) ** k for k in range(4))
+    assert expanded < 0.8 * full
+
+
+def test_plan_respects_minimum_green_and_lost_time():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        c = _case(rng)
+        first, _, nseg, _, out = _kernel(c)
+        if c["age"] < c["min_g"] and c["age"] >= 0:
+            assert first == c["cur"] or c["force"] == c["cur"]
+        min_steps = int(np.ceil((c["lost_s"] + c["min_g"]) / c["dt"] - 1e-9))
+        H = c["arr"].shape[0]
+        for k in range(1, nseg):  # every later switch holds its new phase for its minimum green
+            if out[0, k] != out[0, k - 1] and out[1, k] + out[2, k] < H:
+                assert out[2, k] >= min_steps
+
+
+def test_arrivals_spread_moving_vehicles_over_the_zone_then_follow_the_rate():
+    slot_ptr = np.array([0, 1])
+    out = np.zeros(10)
+    K.predict_arrivals(slot_ptr, np.array([4.0]), np.array([0.25]), np.array([8.0]), np.zeros(10),
+                       np.array([-1.0]), False, 2.0, 10, out)
+    assert out[:4] == pytest.approx([1.0] * 4)  # 4 vehicles over an 8 s zone, 2 s steps
+    assert out[4:] == pytest.approx([0.5] * 6)  # then 0.25 veh/s
+
+
+def test_outflow_and_routing_conserve_vehicles():
+    # one intersection, two slots, two phases; slot 0 feeds slot 1 of a second intersection
+    slot_ptr = np.array([0, 2, 4])
+    phase_ptr = np.array([0, 2, 4])
+    serve_ptr = np.array([0, 4, 8])
+    serve = np.array([1.0, 0.0, 0.0, 1.0] * 2)
+    H = 12
+    arr = np.zeros(4 * H)
+    q = np.array([5.0, 3.0, 0.0, 0.0])
+    satdt = np.full(4, 1.0)
+    plan_ph = np.zeros((2, K.MAX_SEG), dtype=np.int64)
+    plan_n = np.zeros((2, K.MAX_SEG), dtype=np.int64)
+    plan_ph[0, :2] = [0, 1]
+    plan_n[0, :2] = [6, 6]
+    plan_ph[1, 0] = 0
+    plan_n[1, 0] = H
+    plan_len = np.array([2, 1])
+    out = np.zeros(4 * H)
+    K.plan_outflow(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, np.array([0, 0]), np.array([0, 0]),
+                   np.array([10.0, 10.0]), np.array([3.0, 3.0]), 2.0, H, plan_ph, plan_n, plan_len, out)
+    blk = out[:2 * H].reshape(H, 2)
+    assert blk[:, 0].sum() == pytest.approx(5.0)  # slot 0 empties in its green
+    assert blk[:5, 0] == pytest.approx([1, 1, 1, 1, 1])
+    assert blk[:, 1].sum() == pytest.approx(3.0)  # slot 1 waits for the switch, then empties
+    assert blk[:6, 1].sum() == 0.0
+    inflow = np.zeros(4 * H)
+    route_ptr = np.array([0, 1, 1, 1, 1])
+    K.route_inflow(slot_ptr, out, route_ptr, np.array([0.5]), np.array([3]), np.array([2 * H]), np.array([2]),
+                   np.array([1]), H, 0, inflow)
+    got = inflow[2 * H:].reshape(H, 2)[:, 1]
+    assert got.sum() == pytest.approx(2.5)
+    assert got[3:8] == pytest.approx([0.5] * 5)
+
+
+@pytest.mark.slow
+def test_kernels_agree_with_the_reference_without_jit_too(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
+                        "-k", "not without_jit"], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert " passed" in r.stdout

@@ -1,0 +1,132 @@
+"""The ``mpc`` controller on hand-made intersections, the network compilation and the estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brain.controllers import make
+from brain.controllers.mpc import Mpc, MpcConfig
+from brain.estimate import LaneEstimator
+from brain.graph import PERMISSIVE_SHARE, build_graph, compile_network
+from brain.model import GreenPhase, Intersection, Network, Readings, SignalStatus
+from brain.timing import Timing
+from sim.signal import SignalMachine
+from tests.test_controllers import NET, readings, status
+
+
+def _mpc(net=NET, timing=None, **cfg):
+    c = Mpc(MpcConfig(**cfg))
+    c.reset(net, timing or Timing())
+    return c
+
+
+def test_registered_under_its_cli_name():
+    assert isinstance(make("mpc"), Mpc)
+
+
+def test_serves_a_lone_waiting_vehicle():
+    c = _mpc()
+    veh = [0, 0, 1, 0, 0, 0, 0, 0]  # one vehicle halted east, nothing else anywhere
+    assert int(c.decide(readings(veh), status(0, 20.0))[0]) == 1
+
+
+def test_keeps_green_while_its_queue_discharges_and_nobody_waits_elsewhere():
+    c = _mpc()
+    assert int(c.decide(readings([6, 4, 0, 0, 0, 0, 0, 0]), status(0, 8.0))[0]) == 0
+
+
+def test_switches_to_the_larger_queue_once_its_own_is_gone():
+    c = _mpc()
+    assert int(c.decide(readings([0, 1, 8, 7, 0, 0, 0, 0]), status(0, 20.0))[0]) == 1
+
+
+def test_never_ends_a_green_before_minimum():
+    c = _mpc()
+    assert int(c.decide(readings([0, 0, 9, 9, 0, 0, 0, 0]), status(0, 2.0))[0]) == 0
+
+
+def test_no_approach_waits_beyond_max_green():
+    """A saturated main street and one car on the side street: the side gets green in time."""
+    timing = Timing(max_green=60.0)
+    c = _mpc(timing=timing)
+    m = SignalMachine(NET.intersections[0].phases, timing, now=0.0)
+    halt = np.array([40.0, 40.0, 1.0, 0.0, 0, 0, 0, 0])
+    served_side = None
+    t = 0.0
+    while t < 200.0:
+        st = SignalStatus(np.array([m.phase]), np.array([m.green_time(t)]), np.array([m.in_transition]))
+        m.request(t, int(c.decide(Readings(t, halt + 2.0, halt, np.zeros(8), np.zeros(8)), st)[0]))
+        state = m.tick(t)
+        if state == "rrGG":
+            served_side = t
+            break
+        t += c.interval
+    assert served_side is not None
+    assert served_side <= timing.max_green + 3.0 + c.interval  # waited at most max green plus the yellow
+
+
+def test_config_rejects_unknown_and_bad_values():
+    with pytest.raises(ValueError, match="unknown mpc key"):
+        MpcConfig.from_mapping({"horizon": 60, "speed": 3})
+    with pytest.raises(ValueError):
+        MpcConfig(dt=0)
+    assert MpcConfig.from_mapping({"depth": 3}).depth == 3
+
+
+# two intersections in a row: A's eastbound exit (lane 2) is B's west approach
+A = Intersection("A", (GreenPhase(0, "Gr"), GreenPhase(1, "rg")), ((0, 2), (1, 3)), (0, 1), (2, 3), 3.0, 0.0)
+B = Intersection("B", (GreenPhase(0, "Gr"), GreenPhase(1, "rG")), ((2, 4), (5, 6)), (2, 5), (4, 6), 3.0, 1.0)
+ROW = Network((A, B), tuple(f"l{i}" for i in range(7)), np.full(7, 150.0), np.full(7, 10.0), ((2, 2, 150.0),))
+
+
+def test_graph_links_neighbours_with_travel_time():
+    g = build_graph(ROW)
+    assert list(g.edges) == [(0, 1)]
+    e = g.edges[0, 1]
+    assert e["lanes"] == [(2, 2, 150.0)]
+    assert e["travel_s"] == pytest.approx(15.0)
+
+
+def test_compiled_arrays_index_slots_phases_and_routes():
+    c = compile_network(ROW, yellow=3.0, all_red=None)
+    assert c.slot_ptr.tolist() == [0, 2, 4]
+    assert c.slot_lane.tolist() == [0, 1, 2, 5]
+    # A: phase 0 serves slot 0 fully, phase 1 serves slot 1 permissively
+    assert c.serve[0:4].tolist() == [1.0, 0.0, 0.0, PERMISSIVE_SHARE]
+    assert c.lost_s.tolist() == [3.0, 4.0]  # B keeps its own 1 s all-red
+    # slot 0 (A's lane 0) leaves on lane 2, which is B's slot 2, 15 s later
+    assert c.route_ptr.tolist() == [0, 1, 1, 1, 1]
+    assert c.route_to.tolist() == [2]
+    assert c.route_delay_s.tolist() == [15.0]
+
+
+def test_coordination_predicts_the_upstream_platoon():
+    c = _mpc(ROW)
+    r = Readings(0.0, np.zeros(7), np.zeros(7), np.zeros(7), np.zeros(7))
+    st = SignalStatus(np.array([0, 0]), np.array([30.0, 30.0]), np.array([False, False]))
+    c.decide(r, st)
+    # ten vehicles queue at A's green approach; B's approach sees them coming about 15 s later
+    halt = np.array([10.0, 0, 0, 0, 0, 0, 0])
+    counts = np.array([10.0, 0, 0, 0, 0, 0, 0])
+    r = Readings(20.0, halt, halt, counts, counts)
+    st = SignalStatus(np.array([0, 0]), np.array([50.0, 50.0]), np.array([False, False]))
+    c.decide(r, st)
+    c.decide(Readings(22.0, halt, halt, counts, counts), st)
+    H = c.H
+    b_slot_col = 0  # B's slot for lane 2 is its first
+    arr_b = c.arr[2 * H:].reshape(H, 2)[:, b_slot_col]
+    lag = int(round(15.0 / c.config.dt))
+    assert arr_b[lag - 1:lag + 4].sum() > 2.0  # the platoon arrives
+    assert arr_b[: lag - 2].sum() < 0.5  # and not before its travel time
+
+
+def test_estimator_rate_follows_counts():
+    est = LaneEstimator(1, halflife_s=10.0)
+    z = np.zeros(1)
+    est.update(Readings(0.0, z, z, z, z))
+    for k in range(1, 200):
+        est.update(Readings(float(k), z, z, np.array([0.5 * k]), z))
+    assert est.rate[0] == pytest.approx(0.5, rel=0.05)
+    with pytest.raises(ValueError, match="back in time"):
+        est.update(Readings(1.0, z, z, z, z))
