@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick setup bench-all scenarios clean
+.PHONY: demo test test-quick setup bench-all bench-kernel scenarios clean
 
 setup: $(STAMP)
 
@@ -28,15 +28,19 @@ test-quick: $(STAMP)
 scenarios: $(STAMP)
 	$(BIN)/citybrain scenarios generate
 
-# The committed benchmark tables (about 15 minutes on 2 cores).
+# Decision time of the optimiser on synthetic grids of 1 to 10,000 intersections (one core).
+bench-kernel: $(STAMP)
+	$(BIN)/citybrain bench-kernel --json benchmarks/results/kernel.json --markdown benchmarks/results/kernel.md
+
+# The committed benchmark tables (about 30 minutes on 2 cores).
 RESCO ?= ../shared/scenarios/resco
 bench-all: $(STAMP)
 	$(BIN)/citybrain bench --scenario single --scenario arterial --scenario grid4x4 --scenario grid10x10 \
 	  --seed 1 --seed 2 --seed 3 --json benchmarks/results/own.json --markdown benchmarks/results/own.md \
-	  --title "Classic controllers on the own scenario library"
+	  --title "The optimiser and the classic controllers on the own scenario library"
 	$(BIN)/citybrain bench $(foreach s,cologne1 cologne3 ingolstadt1 ingolstadt7 grid4x4,--scenario $(RESCO)/$(s)) \
 	  --plain-sumo --seed 1 --seed 2 --seed 3 --json benchmarks/results/resco.json \
-	  --markdown benchmarks/results/resco.md --title "Classic controllers on the RESCO scenarios"
+	  --markdown benchmarks/results/resco.md --title "The optimiser and the classic controllers on the RESCO scenarios"
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

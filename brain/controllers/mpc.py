@@ -60,10 +60,10 @@ class MpcConfig:
     interval: float = 2.0
     dt: float = 2.0
     horizon: float = 60.0
-    depth: int = 2
+    depth: int = 3
     sweeps: int = 1
-    coordinate: bool = True
-    sat_flow: float = 0.7
+    coordinate: bool = False
+    sat_flow: float = 0.8
     rate_halflife: float = 120.0
     max_wait: float | None = None
     wait_gain: float = 1.0
