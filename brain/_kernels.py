@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["predict_arrivals", "plan_all", "plan_one", "plan_outflow", "route_inflow", "MAX_SEG"]
+__all__ = ["turning_room", "predict_arrivals", "plan_all", "plan_one", "plan_outflow", "route_inflow", "MAX_SEG"]
 
 MAX_SEG = 8
 """Segments kept per plan (branched ones first, then the greedy completion)."""
@@ -35,6 +35,36 @@ CLEAR_EPS = 0.5
 
 MAIN_SHARE = 0.5
 """Only lanes a phase serves at least this much decide when it has cleared."""
+
+
+@njit(cache=True, fastmath=True)
+def turning_room(link_ptr, link_out, lane_rate, feeders, lane_veh, cap, link_share, room):
+    """Turning shares and spillback room per slot, written in place.
+
+    A slot's share of its discharge on each outgoing link follows the measured arrival rate of
+    the link's outgoing lane (split among the lanes feeding it). ``room`` is the share of the
+    discharge that finds space downstream: an outgoing lane within two vehicles of full takes
+    nothing.
+    """
+    for s in range(link_ptr.shape[0] - 1):
+        a = link_ptr[s]
+        b = link_ptr[s + 1]
+        if a == b:
+            room[s] = 1.0
+            continue
+        tot = 0.0
+        for k in range(a, b):
+            o = link_out[k]
+            v = lane_rate[o] / max(feeders[o], 1.0) + 1e-6
+            link_share[k] = v
+            tot += v
+        r = 0.0
+        for k in range(a, b):
+            o = link_out[k]
+            link_share[k] /= tot
+            free = min(max((cap[o] - lane_veh[o]) / 2.0, 0.0), 1.0)
+            r += link_share[k] * free
+        room[s] = r
 
 
 @njit(cache=True, fastmath=True)
@@ -355,8 +385,13 @@ def plan_one(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g,
 
 @njit(parallel=True, cache=True)
 def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev, age, force, lost_s,
-             dt, min_g, max_g, dec_s, depth, H, threads, choice, cost, plan_ph, plan_t0, plan_n, plan_len, nodes):
-    """:func:`plan_one` for every intersection, in ``threads`` chunks. Outputs written in place."""
+             dt, min_g, max_g, dec_s, depth, H, threads, plan_locked, choice, cost, plan_ph, plan_t0, plan_n,
+             plan_len, nodes):
+    """:func:`plan_one` for every intersection, in ``threads`` chunks. Outputs written in place.
+
+    A signal that cannot switch now (in a transition, or before its minimum green) can only hold:
+    unless ``plan_locked`` (its plan is wanted for coordination), it is not searched.
+    """
     n = slot_ptr.shape[0] - 1
     if n == 0:
         return
@@ -371,6 +406,12 @@ def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev,
         lo = n * c // chunks
         hi = n * (c + 1) // chunks
         for i in range(lo, hi):
+            if not plan_locked and age[i] < min_g - 1e-9:
+                choice[i] = cur[i]
+                cost[i] = 0.0
+                plan_len[i] = 0
+                nodes[i] = 0
+                continue
             s0 = slot_ptr[i]
             s1 = slot_ptr[i + 1]
             nl = s1 - s0

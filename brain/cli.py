@@ -168,7 +168,9 @@ def cmd_bench_kernel(args: argparse.Namespace) -> int:
     def progress(n: int) -> None:
         print(f"bench-kernel: timing {n:,} intersections ({args.steps} steps)", file=sys.stderr)
 
-    records = bench_kernel(sizes, steps=args.steps, threads=args.threads, progress=progress)
+    records = []
+    for mode in args.readings.split(","):
+        records += bench_kernel(sizes, steps=args.steps, threads=args.threads, progress=progress, readings=mode)
     table = markdown_table(records, args.title)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -242,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="1,16,100,1000,10000", help="intersection counts (default 1,16,100,1000,10000)")
     p.add_argument("--steps", type=int, default=50, help="timed decision steps per size (default 50)")
     p.add_argument("--threads", type=int, default=1, help="Numba threads (default 1: one core)")
+    p.add_argument("--readings", default="traffic",
+                   help="traffic (point queues driven by the decisions), random (stress: demand on every "
+                        "lane), or both comma-separated (default traffic)")
     p.add_argument("--json", help="write one record per size to this JSON file")
     p.add_argument("--markdown", help="write the table to this Markdown file")
     p.add_argument("--title", default="Optimiser decision time per control step", help="heading of the table")

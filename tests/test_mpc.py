@@ -102,7 +102,7 @@ def test_compiled_arrays_index_slots_phases_and_routes():
 
 
 def test_coordination_predicts_the_upstream_platoon():
-    c = _mpc(ROW)
+    c = _mpc(ROW, coordinate=True)
     r = Readings(0.0, np.zeros(7), np.zeros(7), np.zeros(7), np.zeros(7))
     st = SignalStatus(np.array([0, 0]), np.array([30.0, 30.0]), np.array([False, False]))
     c.decide(r, st)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from brain.controllers.mpc import Mpc
+from brain.controllers.mpc import Mpc, MpcConfig
 from sim.loop import run_scenario
 from sim.scenario import load_scenario
 from tests.test_cli import cli
@@ -23,7 +23,7 @@ def test_mpc_beats_every_classic_controller_on_the_single_intersection():
 
 
 def test_mpc_coordinates_a_corridor_safely():
-    ctrl = Mpc()
+    ctrl = Mpc(MpcConfig(coordinate=True, sweeps=2))
     rec = run_scenario(load_scenario("arterial"), ctrl, seed=2, end=900.0)
     assert rec.safety_violations == 0, rec.violation_kinds
     assert rec.complete and rec.intersections == 5

@@ -132,6 +132,8 @@ class Mpc(Controller):
         self._served_before = self._served
         self._q_prev = np.zeros(ns)
         self._cap = np.maximum(network.lane_length / cfg.vehicle_space, 1.0)
+        self._link_share = np.zeros(len(c.link_out))
+        self._room_s = np.ones(ns)
         # signal bookkeeping
         self._prev = np.zeros(n, dtype=np.int64)
         self._last_phase = np.zeros(n, dtype=np.int64)
@@ -171,10 +173,11 @@ class Mpc(Controller):
         age = self._ages(now, status, cur)
         w, force = self._waits(q, cur, status.in_transition, elapsed)
         self._stalls(q, cur, age, elapsed, force)
-        route_share, link_share = self._route_shares()
+        K.turning_room(c.link_ptr, c.link_out, self.est.rate, self._feeders, self.est.queue + self.est.moving,
+                       self._cap, self._link_share, self._room_s)
         if cfg.learn_sat:
             self._learn_sat(q, elapsed)
-        satdt = self.sat * self._room(link_share) * cfg.dt
+        satdt = self.sat * self._room_s * cfg.dt
         coordinate = cfg.coordinate and len(c.route_to) > 0
         args = (c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q)
         for sweep in range(cfg.sweeps):
@@ -182,13 +185,16 @@ class Mpc(Controller):
             if coordinate and (sweep > 0 or self._plan_time is not None):
                 # sweep 0 uses the neighbours' plans of the previous decision, later sweeps this one's
                 shift = 0 if sweep > 0 else int(round((now - self._plan_time) / cfg.dt))
+                if sweep == 0:
+                    route_share = self._route_shares()
                 K.route_inflow(c.slot_ptr, self.outflow, c.route_ptr, route_share, self._route_lag,
                                self._route_base, self._route_nl, self._route_col, H, shift, self.inflow)
                 use = True
             K.predict_arrivals(c.slot_ptr, moving, rate, c.zone_s, self.inflow, self.up_from, use, cfg.dt, H,
                                self.arr)
             K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.dt,
-                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, H, get_num_threads(), self.choice,
+                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, H, get_num_threads(), coordinate,
+                       self.choice,
                        self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len, self.nodes)
             if coordinate:
                 K.plan_outflow(*args, self.arr, satdt, cur, self._prev, age, c.lost_s, cfg.dt, H, self.plan_ph,
@@ -245,30 +251,13 @@ class Mpc(Controller):
             force[due] = (cur[due] + 1) % n_ph[due]
             self._stall[due & (age >= self.timing.min_green)] = 0.0
 
-    def _route_shares(self) -> tuple[np.ndarray, np.ndarray]:
-        """Turning shares: of each slot's discharge, the share per route and per outgoing link.
-
-        A link's share follows the measured arrival rate of its outgoing lane, split among the
-        incoming lanes that feed that lane.
-        """
+    def _route_shares(self) -> np.ndarray:
+        """Share of each slot's discharge taking each route: the link's turning share, split among
+        the downstream lanes by their measured arrival rates."""
         c = self.net
-        lw = self.est.rate[c.link_out] / np.maximum(self._feeders[c.link_out], 1.0) + 1e-6
-        tot = np.bincount(self._link_slot, weights=lw, minlength=c.n_slots)
-        share = lw / tot[self._link_slot]
-        if not len(c.route_to):
-            return np.zeros(0), share
         rw = self.est.rate[c.slot_lane[c.route_to]] + 1e-4
         per_link = np.bincount(c.route_link, weights=rw, minlength=len(c.link_out))
-        return share[c.route_link] * rw / per_link[c.route_link], share
-
-    def _room(self, link_share: np.ndarray) -> np.ndarray:
-        """Per slot, the share of its discharge that finds room downstream (spillback)."""
-        c = self.net
-        veh = self.est.queue[c.link_out] + self.est.moving[c.link_out]
-        free = np.clip((self._cap[c.link_out] - veh) / 2.0, 0.0, 1.0)
-        room = np.bincount(self._link_slot, weights=link_share * free, minlength=c.n_slots)
-        has_links = np.diff(c.link_ptr) > 0
-        return np.where(has_links, room, 1.0)
+        return self._link_share[c.route_link] * rw / per_link[c.route_link]
 
     def _learn_sat(self, q: np.ndarray, elapsed: float) -> None:
         """Update saturation flows from lanes that discharged a standing queue all interval."""
