@@ -114,11 +114,14 @@ def predict_arrivals(slot_ptr, moving, rate, zone_s, inflow, up_from_s, use_infl
 
 
 @njit(cache=True, fastmath=True)
-def _segment(x, arr, nl, satdt, w, sv_q, keep, t0, lost_f, nmin, nmax, H, main, n_main):
+def _segment(x, arr, cum, cum2, nl, satdt, w, sv_q, keep, t0, lost_f, nmin, nmax, H, main, n_main, act, n_act):
     """Run one segment on queues ``x`` (in place): returns (cost / dt, end step, steps run).
 
-    ``arr`` is the intersection's ``(H * nl)`` arrival block; ``keep`` the share each lane keeps
-    during the lost time; ``main[:n_main]`` the lanes whose clearing ends the segment.
+    ``arr`` is the intersection's ``(H * nl)`` arrival block, ``cum`` and ``cum2`` its first and
+    second running sums (``(H + 1) * nl``); ``keep`` the share each lane keeps during the lost
+    time; ``main[:n_main]`` the lanes whose clearing ends the segment; ``act[:n_act]`` the lanes
+    the phase serves at all. Lanes it does not serve only gather arrivals: their queue and cost
+    come in closed form from the running sums, without stepping.
     """
     cost = 0.0
     t = t0
@@ -135,30 +138,58 @@ def _segment(x, arr, nl, satdt, w, sv_q, keep, t0, lost_f, nmin, nmax, H, main, 
         gf = n + 1.0 - lost_f
         gf = min(max(gf, 0.0), 1.0)
         row = t * nl
-        for j in range(nl):
+        for k in range(n_act):
+            j = act[k]
             g = sv_q[j] * gf + keep[j] * (1.0 - gf)
             v = max(x[j] + arr[row + j] - satdt[j] * g, 0.0)
             x[j] = v
             cost += w[j] * v
         t += 1
         n += 1
+    if n > 0:
+        a = t0 * nl
+        b = t * nl
+        for j in range(nl):
+            if sv_q[j] <= 0.0:
+                c0 = cum[a + j]
+                cost += w[j] * (n * (x[j] - c0) + cum2[b + j] - cum2[a + j])
+                x[j] += cum[b + j] - c0
     return cost, t, n
 
 
 @njit(cache=True, fastmath=True)
-def _prep(sv_q, sv_p, keep, main):
-    """Fill ``keep`` (min of the two phases' shares) and ``main``; returns the number of main lanes."""
-    nm = 0
-    for j in range(sv_q.shape[0]):
-        keep[j] = min(sv_p[j], sv_q[j])
-        if sv_q[j] >= MAIN_SHARE:
-            main[nm] = j
-            nm += 1
-    return nm
+def _sums(arr, nl, H, cum, cum2):
+    """Running sums of the arrivals: ``cum[t]`` before step ``t``, ``cum2[t] = sum of cum[1..t]``."""
+    for j in range(nl):
+        cum[j] = 0.0
+        cum2[j] = 0.0
+    for t in range(H):
+        r0 = t * nl
+        r1 = r0 + nl
+        for j in range(nl):
+            c = cum[r0 + j] + arr[r0 + j]
+            cum[r1 + j] = c
+            cum2[r1 + j] = cum2[r0 + j] + c
 
 
 @njit(cache=True, fastmath=True)
-def _complete(x, arr, nl, satdt, w, serve, p, t, H, lost_f, nmin, nmax, keep, main,
+def _prep(sv_q, sv_p, keep, main, act):
+    """Fill ``keep`` (min of the two phases' shares), ``main`` and ``act``; returns their lengths."""
+    nm = 0
+    na = 0
+    for j in range(sv_q.shape[0]):
+        keep[j] = min(sv_p[j], sv_q[j])
+        if sv_q[j] > 0.0:
+            act[na] = j
+            na += 1
+        if sv_q[j] >= MAIN_SHARE:
+            main[nm] = j
+            nm += 1
+    return nm, na
+
+
+@njit(cache=True, fastmath=True)
+def _complete(x, arr, cum, cum2, nl, satdt, w, serve, p, t, H, lost_f, nmin, nmax, keep, main, act,
               seg_ph, seg_t0, seg_n, nseg):
     """Greedy completion to the horizon: serve the largest weighted queue next, until clear."""
     P = serve.shape[0]
@@ -178,11 +209,12 @@ def _complete(x, arr, nl, satdt, w, serve, p, t, H, lost_f, nmin, nmax, keep, ma
                 best_v = v
                 best_q = q
         if best_q < 0:  # nothing waits elsewhere: hold to the horizon
-            nm = _prep(serve[p], serve[p], keep, main)
-            c, t2, n = _segment(x, arr, nl, satdt, w, serve[p], keep, t, 0.0, H, H, H, main, 0)
+            nm, na = _prep(serve[p], serve[p], keep, main, act)
+            c, t2, n = _segment(x, arr, cum, cum2, nl, satdt, w, serve[p], keep, t, 0.0, H, H, H, main, 0, act, na)
         else:
-            nm = _prep(serve[best_q], serve[p], keep, main)
-            c, t2, n = _segment(x, arr, nl, satdt, w, serve[best_q], keep, t, lost_f, nmin, nmax, H, main, nm)
+            nm, na = _prep(serve[best_q], serve[p], keep, main, act)
+            c, t2, n = _segment(x, arr, cum, cum2, nl, satdt, w, serve[best_q], keep, t, lost_f, nmin, nmax, H,
+                                main, nm, act, na)
             p = best_q
         cost += c
         if nseg < seg_ph.shape[0] and n > 0:
@@ -195,11 +227,11 @@ def _complete(x, arr, nl, satdt, w, serve, p, t, H, lost_f, nmin, nmax, keep, ma
 
 
 @njit(cache=True)
-def workspace(max_nl, max_p, depth):
+def workspace(max_nl, max_p, depth, H):
     """Scratch arrays for :func:`plan_one` (allocated once per thread, not per intersection)."""
     D = depth + 1
-    f = np.empty((D + 2) * max_nl + 3 * max_nl + max_p + 2 * (D + 1))
-    g = np.empty((D + 1) * (max_p + 5) + 3 * MAX_SEG + max_nl, dtype=np.int64)
+    f = np.empty((D + 2) * max_nl + 3 * max_nl + max_p + 2 * (D + 1) + 2 * (H + 1) * max_nl)
+    g = np.empty((D + 1) * (max_p + 5) + 3 * MAX_SEG + 2 * max_nl, dtype=np.int64)
     return f, g
 
 
@@ -238,6 +270,10 @@ def plan_one(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g,
     o += P
     cs = fws[o:o + D + 1]
     o += D + 1
+    cum = fws[o:o + (H + 1) * nl]
+    o += (H + 1) * nl
+    cum2 = fws[o:o + (H + 1) * nl]
+    o += (H + 1) * nl
     k = 0
     ts = iws[k:k + D + 1]
     k += D + 1
@@ -258,7 +294,10 @@ def plan_one(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g,
     tmp_n = iws[k:k + MAX_SEG]
     k += MAX_SEG
     main = iws[k:k + nl]
+    k += nl
+    act = iws[k:k + nl]
     seg_t0 = ts  # a segment at depth d starts where its parent ended
+    _sums(arr, nl, H, cum, cum2)
 
     lost_f = lost_s / dt
     nmin_new = int(np.ceil((lost_s + min_g) / dt - 1e-9))
@@ -319,13 +358,13 @@ def plan_one(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g,
         for j in range(nl):
             xs[dd, j] = xs[d, j]
         if d == 0 and q == cur:
-            nm = _prep(serve[cur], serve[prev] if in_transition else serve[cur], keep, main)
-            c, t2, n = _segment(xs[dd], arr, nl, satdt, w, serve[cur], keep, 0, hold_lost, hold_min, hold_max,
-                                H, main, nm)
+            nm, na = _prep(serve[cur], serve[prev] if in_transition else serve[cur], keep, main, act)
+            c, t2, n = _segment(xs[dd], arr, cum, cum2, nl, satdt, w, serve[cur], keep, 0, hold_lost, hold_min,
+                                hold_max, H, main, nm, act, na)
         else:
-            nm = _prep(serve[q], serve[p], keep, main)
-            c, t2, n = _segment(xs[dd], arr, nl, satdt, w, serve[q], keep, ts[d], lost_f, nmin_new, nmax_new,
-                                H, main, nm)
+            nm, na = _prep(serve[q], serve[p], keep, main, act)
+            c, t2, n = _segment(xs[dd], arr, cum, cum2, nl, satdt, w, serve[q], keep, ts[d], lost_f, nmin_new,
+                                nmax_new, H, main, nm, act, na)
         cost = cs[d] + c
         if cost >= best:
             continue  # bound: the cost only grows along a branch
@@ -343,8 +382,8 @@ def plan_one(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g,
                     tmp_t0[nseg] = ts[kk - 1]
                     tmp_n[nseg] = seg_n[kk]
                     nseg += 1
-            extra, nseg = _complete(xleaf, arr, nl, satdt, w, serve, q, t2, H, lost_f, nmin_new, nmax_new,
-                                    keep, main, tmp_ph, tmp_t0, tmp_n, nseg)
+            extra, nseg = _complete(xleaf, arr, cum, cum2, nl, satdt, w, serve, q, t2, H, lost_f, nmin_new,
+                                    nmax_new, keep, main, act, tmp_ph, tmp_t0, tmp_n, nseg)
             total = cost + extra
             if total < best:
                 best = total
@@ -402,7 +441,7 @@ def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev,
         max_p = max(max_p, phase_ptr[i + 1] - phase_ptr[i])
     chunks = max(1, min(threads, n))
     for c in prange(chunks):
-        fws, iws = workspace(max_nl, max_p, depth)
+        fws, iws = workspace(max_nl, max_p, depth, H)
         lo = n * c // chunks
         hi = n * (c + 1) // chunks
         for i in range(lo, hi):

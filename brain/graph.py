@@ -24,7 +24,7 @@ from brain.model import Network
 
 __all__ = ["CompiledNetwork", "build_graph", "compile_network", "PERMISSIVE_SHARE"]
 
-PERMISSIVE_SHARE = float(__import__("os").environ.get("CB_PERM", "0.6"))
+PERMISSIVE_SHARE = 0.6
 """Share of saturation flow a permissive green (``g``: yielding to opposing traffic) delivers."""
 
 

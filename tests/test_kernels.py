@@ -41,7 +41,7 @@ def _case(rng: np.random.Generator):
 def _kernel(c):
     nl = len(c["q0"])
     out = np.zeros((3, K.MAX_SEG), dtype=np.int64)
-    fws, iws = K.workspace(nl, c["serve"].shape[0], c["depth"])
+    fws, iws = K.workspace(nl, c["serve"].shape[0], c["depth"], c["arr"].shape[0])
     first, cost, nseg, nodes = K.plan_one(
         c["q0"], c["arr"].reshape(-1), c["satdt"], c["w"], c["serve"], c["cur"], c["prev"], c["age"], c["force"],
         c["lost_s"], c["dt"], c["min_g"], c["max_g"], c["dec_s"], c["depth"], out[0], out[1], out[2], fws, iws)

@@ -180,13 +180,12 @@ class Mpc(Controller):
         satdt = self.sat * self._room_s * cfg.dt
         coordinate = cfg.coordinate and len(c.route_to) > 0
         args = (c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q)
+        route_share = self._route_shares() if coordinate else None
         for sweep in range(cfg.sweeps):
             use = False
             if coordinate and (sweep > 0 or self._plan_time is not None):
                 # sweep 0 uses the neighbours' plans of the previous decision, later sweeps this one's
                 shift = 0 if sweep > 0 else int(round((now - self._plan_time) / cfg.dt))
-                if sweep == 0:
-                    route_share = self._route_shares()
                 K.route_inflow(c.slot_ptr, self.outflow, c.route_ptr, route_share, self._route_lag,
                                self._route_base, self._route_nl, self._route_col, H, shift, self.inflow)
                 use = True
