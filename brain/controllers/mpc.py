@@ -3,9 +3,11 @@
 Every ``interval`` seconds, for every intersection at once, the kernels in :mod:`brain._kernels`
 search the phase sequences of the next ``horizon`` seconds (branch-and-bound, store-and-forward
 queues, minimum/maximum green and lost time respected) and the first action of the cheapest plan
-becomes the wish. Neighbours are coordinated by sweeps: each sweep turns every intersection's
-plan into the discharges it will send downstream (turning shares estimated online from the lane
-counts), which become the downstream intersections' predicted arrivals for the next sweep.
+becomes the wish. With ``coordinate=True`` neighbours exchange plans: every intersection's plan
+is turned into the discharges it will send downstream (turning shares estimated online from
+the lane counts), which become the downstream intersections' predicted arrivals at the next
+decision (and, with ``sweeps > 1``, in further sweeps of the same decision). It is off by
+default: on the RESCO networks it measured worse (``benchmarks/results/README.md``).
 
 This class only packs and unpacks arrays; the actuator still enforces every rule.
 """
@@ -113,20 +115,17 @@ class Mpc(Controller):
         self.wait = np.zeros(ns)
         # which slot feeds each out lane, for turning shares
         self._feeders = np.bincount(c.link_out, minlength=network.n_lanes).astype(np.float64)
-        self._link_slot = np.repeat(np.arange(ns), np.diff(c.link_ptr))
         up = np.full(ns, np.inf)
         if len(c.route_to):
             np.minimum.at(up, c.route_to, c.route_delay_s)
         self.up_from = np.where(np.isfinite(up), up, -1.0)
         # main phase of each slot (the one serving it most), for forcing a long wait
         self._main_phase = np.zeros(ns, dtype=np.int64)
-        self._main_share = np.zeros(ns)
         for i in range(n):
             s0, s1 = c.slot_ptr[i], c.slot_ptr[i + 1]
             P = c.phase_ptr[i + 1] - c.phase_ptr[i]
             sv = c.serve[c.serve_ptr[i]:c.serve_ptr[i + 1]].reshape(P, s1 - s0)
             self._main_phase[s0:s1] = sv.argmax(axis=0)
-            self._main_share[s0:s1] = sv.max(axis=0)
         self._stall = np.zeros(n)
         self._served = np.zeros(ns, dtype=bool)
         self._served_before = self._served
