@@ -164,6 +164,8 @@ def cmd_bench_kernel(args: argparse.Namespace) -> int:
         raise ValueError(f"--sizes takes comma-separated integers, got {args.sizes!r}") from None
     if any(n < 1 for n in sizes):
         raise ValueError("--sizes must all be >= 1")
+    if args.steps < 1:
+        raise ValueError("--steps must be >= 1")
 
     def progress(n: int) -> None:
         print(f"bench-kernel: timing {n:,} intersections ({args.steps} steps)", file=sys.stderr)
@@ -238,9 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     _timing_args(p)
 
     p = sub.add_parser("bench-kernel", help="decision time of the optimiser for synthetic city grids",
-                       description="Time one mpc decision step (every intersection planned, coordination "
-                                   "included) on synthetic grids of four-phase intersections. The first call "
-                                   "(JIT compilation) is timed apart as compile_s.")
+                       description="Time one mpc decision step with its default settings (estimation, packing and "
+                                   "the search for every intersection that may switch) on synthetic grids of "
+                                   "four-phase intersections. The first call (JIT compilation) is timed apart "
+                                   "as compile_s.")
     p.add_argument("--sizes", default="1,16,100,1000,10000", help="intersection counts (default 1,16,100,1000,10000)")
     p.add_argument("--steps", type=int, default=50, help="timed decision steps per size (default 50)")
     p.add_argument("--threads", type=int, default=1, help="Numba threads (default 1: one core)")
