@@ -37,6 +37,7 @@ class Job:
     seed: int
     timing: Timing
     end: float | None = None
+    options: dict | None = None
 
 
 def plain_sumo_record(scenario: Scenario, seed: int) -> dict:
@@ -65,9 +66,11 @@ def _work(job: Job, conn) -> None:  # runs in a child process
         if job.controller == PLAIN:
             rec = plain_sumo_record(job.scenario, job.seed)
         else:
+            from brain.controllers import make
             from sim.loop import run_scenario
 
-            rec = run_scenario(job.scenario, job.controller, seed=job.seed, timing=job.timing, end=job.end).to_dict()
+            ctrl = make(job.controller, job.options)
+            rec = run_scenario(job.scenario, ctrl, seed=job.seed, timing=job.timing, end=job.end).to_dict()
     except Exception as e:  # a failed run becomes a record with the reason, never a lost benchmark
         rec = _error_record(job, f"{type(e).__name__}: {e}")
     conn.send(rec)

@@ -28,6 +28,13 @@ ALL = CLASSIC + ("mpc",)
 log = logging.getLogger("citybrain")
 
 
+def _mpc_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mpc", action="append", metavar="KEY=VALUE",
+                   help="an option of the optimiser (repeatable), e.g. --mpc depth=2 --mpc horizon=90 "
+                        "--mpc coordinate=true; keys: interval, dt, horizon, depth, sweeps, coordinate, "
+                        "sat_flow, rate_halflife, max_wait, wait_gain, learn_sat, vehicle_space, stall_s")
+
+
 def _timing_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("signal timing (enforced by the actuator for every controller)")
     g.add_argument("--step", type=float, default=10.0, help="seconds between decisions (default 10, as RESCO)")
@@ -43,6 +50,25 @@ def _timing(args: argparse.Namespace):
 
     return Timing(step=args.step, yellow=args.yellow, all_red=args.all_red,
                   min_green=args.min_green, max_green=args.max_green)
+
+
+def _options(args: argparse.Namespace, controllers: list[str]) -> dict | None:
+    """``--mpc KEY=VALUE`` pairs, checked now so a typo fails before anything runs."""
+    pairs = getattr(args, "mpc", None) or []
+    if not pairs:
+        return None
+    opts = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--mpc takes KEY=VALUE, got {p!r}")
+        opts[key.strip()] = value
+    from brain.controllers.mpc import MpcConfig
+
+    MpcConfig.from_mapping(opts)
+    if "mpc" not in controllers:
+        raise ValueError("--mpc options given but the optimiser (mpc) is not among the controllers")
+    return opts
 
 
 def _scenario(spec: str):
@@ -75,7 +101,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\r{scenario.name} x {args.controller}: {done:.0f}/{total_s:.0f} s simulated")
             sys.stderr.flush()
 
-    rec = run_scenario(scenario, args.controller, seed=args.seed, timing=_timing(args), gui=args.gui,
+    from brain.controllers import make
+
+    ctrl = make(args.controller, _options(args, [args.controller]))
+    rec = run_scenario(scenario, ctrl, seed=args.seed, timing=_timing(args), gui=args.gui,
                        out_dir=args.keep_trips, end=args.end, progress=progress)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
@@ -99,7 +128,9 @@ def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args:
     _check_controllers([c for c in controllers if c != PLAIN])
     scens = [_scenario(s) for s in scenarios]  # every scenario checked before anything runs
     timing = _timing(args)
-    jobs = [Job(s, c, seed, timing, args.end) for s in scens for c in controllers for seed in seeds]
+    opts = _options(args, controllers)
+    jobs = [Job(s, c, seed, timing, args.end, opts if c == "mpc" else None)
+            for s in scens for c in controllers for seed in seeds]
     order = [(s.name, c) for s in scens for c in controllers]
     records: list[dict] = []
 
@@ -216,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gui", action="store_true", help="watch in sumo-gui (through TraCI)")
     p.add_argument("--end", type=float, help="stop at this simulation time instead of the scenario's end")
     p.add_argument("--keep-trips", type=Path, help="keep SUMO's tripinfo.xml in this folder")
+    _mpc_args(p)
     _timing_args(p)
     p.set_defaults(func=cmd_run)
 
@@ -230,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a 'plain-sumo' row: the sumo binary alone with the scenario's own programs")
     p.add_argument("--jobs", type=int, default=0, help="runs in parallel (default: one per core)")
     p.add_argument("--end", type=float, help="stop every run at this simulation time")
+    _mpc_args(p)
     _timing_args(p)
     p.set_defaults(func=cmd_bench)
 

@@ -75,3 +75,16 @@ def test_broken_route_file_named_before_anything_runs(tmp_path):
     p = cli("bench", "--scenario", str(tmp_path))
     assert p.returncode == 2
     assert f"{tmp_path}/x.rou.xml: route-file is not valid XML" in p.stderr
+
+
+def test_mpc_options_from_the_command_line(tmp_path):
+    out = tmp_path / "r.json"
+    r = cli("run", "--controller", "mpc", "--mpc", "depth=1", "--mpc", "horizon=40", "--end", "300",
+            "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(out.read_text())
+    assert rec["controller"] == "mpc" and rec["safety_violations"] == 0 and rec["decisions"] == 150
+    bad = cli("bench", "--controller", "greedy", "--mpc", "depth=1", "--end", "60")
+    assert bad.returncode == 2 and "not among the controllers" in bad.stderr
+    typo = cli("run", "--controller", "mpc", "--mpc", "dept=1", "--end", "60")
+    assert typo.returncode == 2 and "unknown mpc key(s): dept" in typo.stderr

@@ -130,3 +130,12 @@ def test_estimator_rate_follows_counts():
     assert est.rate[0] == pytest.approx(0.5, rel=0.05)
     with pytest.raises(ValueError, match="back in time"):
         est.update(Readings(1.0, z, z, z, z))
+
+
+def test_options_reach_the_optimiser_and_typos_are_refused():
+    assert make("mpc", {"depth": "2", "coordinate": "yes", "max_wait": "none"}).config.depth == 2
+    assert make("mpc", {"coordinate": "on"}).config.coordinate is True
+    with pytest.raises(ValueError, match="expected int"):
+        make("mpc", {"depth": "two"})
+    with pytest.raises(ValueError, match="takes no options"):
+        make("greedy", {"depth": "2"})

@@ -65,12 +65,22 @@ def register(cls: type[Controller]) -> type[Controller]:
     return cls
 
 
-def make(name: str) -> Controller:
-    """A new controller by registry name; an unknown name raises ``KeyError`` listing the known ones."""
+def make(name: str, options: dict | None = None) -> Controller:
+    """A new controller by registry name; an unknown name raises ``KeyError`` listing the known ones.
+
+    ``options`` configure a controller that has a ``Config`` class (built with its
+    ``from_mapping``, so unknown keys raise ``ValueError``); others take none.
+    """
     try:
-        return _REGISTRY[name]()
+        cls = _REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown controller {name!r} (known: {', '.join(names())})") from None
+    if not options:
+        return cls()
+    config = getattr(cls, "Config", None)
+    if config is None:
+        raise ValueError(f"controller {name!r} takes no options (got {', '.join(sorted(options))})")
+    return cls(config.from_mapping(options))
 
 
 def names() -> list[str]:

@@ -84,11 +84,31 @@ class MpcConfig:
 
     @classmethod
     def from_mapping(cls, values: dict) -> MpcConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Build from a mapping; unknown keys raise, and strings (from a command line) are converted
+        to each field's type."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
         if unknown:
             raise ValueError(f"unknown mpc key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return cls(**values)
+        return cls(**{k: _convert(k, v, known[k].default) for k, v in values.items()})
+
+
+def _convert(key: str, value, default):
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    try:
+        if isinstance(default, bool):
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if default is None:
+            return None if text == "none" else float(text)
+        return type(default)(text)
+    except ValueError:
+        raise ValueError(f"mpc option {key}={value!r}: expected {type(default).__name__ if default is not None else 'a number or none'}") from None
 
 
 @register
@@ -96,6 +116,7 @@ class Mpc(Controller):
     """Rolling-horizon optimiser over every intersection (see the module docstring)."""
 
     name = "mpc"
+    Config = MpcConfig
 
     def __init__(self, config: MpcConfig | None = None) -> None:
         self.config = config or MpcConfig()
