@@ -201,7 +201,7 @@ class Mpc(Controller):
         coordinate = cfg.coordinate and len(c.route_to) > 0
         args = (c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q)
         route_share = self._route_shares() if coordinate else None
-        for sweep in range(cfg.sweeps):
+        for sweep in range(cfg.sweeps if coordinate else 1):  # without coordination a sweep changes nothing
             use = False
             if coordinate and (sweep > 0 or self._plan_time is not None):
                 # sweep 0 uses the neighbours' plans of the previous decision, later sweeps this one's
@@ -212,9 +212,9 @@ class Mpc(Controller):
             K.predict_arrivals(c.slot_ptr, moving, rate, c.zone_s, self.inflow, self.up_from, use, cfg.dt, H,
                                self.arr)
             K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.dt,
-                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, H, get_num_threads(), coordinate,
-                       self.choice,
-                       self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len, self.nodes)
+                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, H, get_num_threads(),
+                       coordinate, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len,
+                       self.nodes)
             if coordinate:
                 K.plan_outflow(*args, self.arr, satdt, cur, self._prev, age, c.lost_s, cfg.dt, H, self.plan_ph,
                                self.plan_n, self.plan_len, self.outflow)
