@@ -190,12 +190,15 @@ def _prep(sv_q, sv_p, keep, main, act):
 
 @njit(cache=True, fastmath=True)
 def _complete(x, arr, cum, cum2, nl, satdt, w, serve, p, t, H, lost_f, nmin, nmax, keep, main, act,
-              seg_ph, seg_t0, seg_n, nseg):
-    """Greedy completion to the horizon: serve the largest weighted queue next, until clear."""
+              seg_ph, seg_t0, seg_n, nseg, limit):
+    """Greedy completion to the horizon: serve the largest weighted queue next, until clear.
+
+    Stops early once its cost reaches ``limit`` (the leaf can no longer beat the best plan).
+    """
     P = serve.shape[0]
     cost = 0.0
     guard = 0
-    while t < H and guard < 2 * P + 2:
+    while t < H and guard < 2 * P + 2 and cost < limit:
         guard += 1
         best_q = -1
         best_v = 1e-9
@@ -383,7 +386,7 @@ def plan_one(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g,
                     tmp_n[nseg] = seg_n[kk]
                     nseg += 1
             extra, nseg = _complete(xleaf, arr, cum, cum2, nl, satdt, w, serve, q, t2, H, lost_f, nmin_new,
-                                    nmax_new, keep, main, act, tmp_ph, tmp_t0, tmp_n, nseg)
+                                    nmax_new, keep, main, act, tmp_ph, tmp_t0, tmp_n, nseg, best - cost)
             total = cost + extra
             if total < best:
                 best = total
