@@ -5,6 +5,7 @@
     citybrain bench --scenario S... --controller C... --seed N... [--json F] [--markdown F]
     citybrain bench-kernel [--sizes 1,16,100,1000,10000] [--json F] [--markdown F]
     citybrain scenarios list | generate
+    citybrain cameras | vision dataset|train|render | worker | bench-vision   (see brain.cli_vision)
 
 This module is the composition root: it is the one place that wires the controllers (brain)
 to the simulator (sim) and the benchmarks.
@@ -293,6 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "generate"])
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options for generate (--only NAME, --out DIR)")
     p.set_defaults(func=cmd_scenarios)
+
+    from brain.cli_vision import add_commands
+
+    add_commands(sub)
     return ap
 
 

@@ -1,0 +1,177 @@
+"""The camera commands of ``citybrain``: cameras, vision (dataset, train, render), worker, bench-vision.
+
+    citybrain cameras --scenario S --out cams.json            camera config for a scenario's signals
+    citybrain vision dataset --scenario S... --out DIR        labelled frames rendered from SUMO
+    citybrain vision train --data DIR/data.yaml               train the detector offline, ship the weights
+    citybrain vision render --scenario S --out DIR            per-camera videos + worker config + truth
+    citybrain worker --config cams.json [--out counts.jsonl]  count vehicles per lane from the sources
+    citybrain bench-vision [--json F] [--markdown F]          accuracy and speed against SUMO's truth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["add_commands"]
+
+
+def _progress(label: str):
+    last = [-1]
+
+    def show(done: float, total: float) -> None:
+        pct = int(100 * done / max(total, 1e-9))
+        if pct != last[0]:
+            last[0] = pct
+            print(f"\r{label}: {pct}% ({done:.0f}/{total:.0f})", end="" if done < total else "\n", file=sys.stderr,
+                  flush=True)
+
+    return show
+
+
+def cmd_cameras(args: argparse.Namespace) -> int:
+    from sim.backend import SumoBackend
+    from sim.camera import place_cameras
+    from sim.scenario import load_scenario
+
+    with SumoBackend(load_scenario(args.scenario)) as b:
+        net, _ = b.network()
+        cams = place_cameras(b.ts, [x.id for x in net.intersections], mode=args.mode)
+    cfg = {"interval": 2.0, "fps": 4.0, "class_map": args.class_map,
+           "cameras": [dict(c.to_dict(), source="") for c in cams]}
+    Path(args.out).write_text(json.dumps(cfg, indent=1) + "\n")
+    print(f"{len(cams)} cameras ({sum(len(c.lanes) for c in cams)} lanes) written to {args.out}; "
+          "fill in each camera's 'source' (video file, image folder or rtsp:// URL)")
+    return 0
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from vision.dataset import make_dataset
+
+    s = make_dataset(args.scenario or ["arterial", "grid4x4", "grid10x10"], Path(args.out), frames=args.frames, seed=args.seed,
+                     progress=_progress("rendering frames"))
+    print(json.dumps(s))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vision.detector import WEIGHTS, train
+
+    data = Path(args.data)
+    if not data.exists():
+        raise ValueError(f"dataset not found: {data} (make one with `citybrain vision dataset`)")
+    card = train(data, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device=args.device,
+                 out=Path(args.out or WEIGHTS))
+    print(json.dumps(card, indent=1))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from sim.video import render_videos
+
+    cfg = render_videos(args.scenario, Path(args.out), seconds=args.seconds, fps=args.fps, seed=args.seed,
+                        warmup=args.warmup, mode=args.mode, progress=_progress("rendering"))
+    print(f"videos, ground truth and worker config in {args.out} (config: {cfg})")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from vision.sources import open_source
+    from vision.worker import WorkerConfig, make_worker
+
+    cfg = WorkerConfig.load(args.config)
+    if args.weights:
+        from dataclasses import replace
+
+        cfg = replace(cfg, weights=args.weights)
+    missing = [c.id for c, s in zip(cfg.cameras, cfg.sources) if not s]
+    if missing:
+        raise ValueError(f"cameras without a source in {args.config}: {', '.join(missing)}")
+    sources = [open_source(s, fps=cfg.fps) for s in cfg.sources]
+    worker = make_worker(cfg)
+    out = open(args.out, "w") if args.out else sys.stdout
+    try:
+        def sink(counts) -> None:
+            for cam, c in zip(cfg.cameras, counts):
+                out.write(json.dumps(dict(c.to_dict(), camera=cam.id, tls=cam.tls)) + "\n")
+            out.flush()
+
+        n = worker.run(sources, sink, max_frames=args.max_frames)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"worker: {n} frames per camera from {len(sources)} cameras", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_vision(args: argparse.Namespace) -> int:
+    from benchmarks.vision import bench_vision, markdown_report, write
+    from vision.detector import WEIGHTS
+
+    weights = Path(args.weights or WEIGHTS)
+    if not weights.exists():
+        raise ValueError(f"detector weights not found: {weights} (train them with `citybrain vision train`)")
+    r = bench_vision(weights, scenario=args.scenario, seed=args.seed, duration=args.duration,
+                     progress=lambda s: print(f"bench-vision: {s}", file=sys.stderr, flush=True))
+    for p in (args.json, args.markdown):
+        if p:
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+    write(r, args.json and Path(args.json), args.markdown and Path(args.markdown))
+    print(markdown_report(r), end="")
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Register the camera commands on the ``citybrain`` sub-parser."""
+    p = sub.add_parser("cameras", help="write a camera config for a scenario's signals (one camera per approach)")
+    p.add_argument("--scenario", default="single")
+    p.add_argument("--mode", choices=["approach", "intersection"], default="approach")
+    p.add_argument("--class-map", default="own", help="own (the shipped detector) or coco (COCO-trained weights)")
+    p.add_argument("--out", required=True, help="the JSON config to write")
+    p.set_defaults(func=cmd_cameras)
+
+    v = sub.add_parser("vision", help="the detector: render a dataset, train, render videos").add_subparsers(
+        dest="vision_command", required=True)
+    p = v.add_parser("dataset", help="render labelled frames (YOLO format) from SUMO scenarios")
+    p.add_argument("--scenario", action="append", default=None, help="scenario (repeatable; default arterial, "
+                   "grid4x4, grid10x10; single is kept for testing)")
+    p.add_argument("--out", default="data/vehicles")
+    p.add_argument("--frames", type=int, default=1800)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_dataset)
+    p = v.add_parser("train", help="train the detector from scratch, offline; writes the weights and model card")
+    p.add_argument("--data", default="data/vehicles/data.yaml")
+    p.add_argument("--epochs", type=int, default=35)
+    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")
+    p.add_argument("--out", help="weights file (default: the shipped vision/weights/citybrain-vehicles.pt)")
+    p.set_defaults(func=cmd_train)
+    p = v.add_parser("render", help="render each camera of a scenario to a video file, with ground truth "
+                                    "and a worker config pointing at the videos")
+    p.add_argument("--scenario", default="single")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--warmup", type=float, default=300.0)
+    p.add_argument("--fps", type=float, default=4.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--mode", choices=["approach", "intersection"], default="approach")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("worker", help="count vehicles per lane from camera sources (video, folder, RTSP)")
+    p.add_argument("--config", required=True, help="worker config JSON (see `citybrain cameras`)")
+    p.add_argument("--weights", help="detector weights (.pt or .onnx; default from the config)")
+    p.add_argument("--out", help="write counts as JSON lines here (default: stdout)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("bench-vision", help="camera pipeline accuracy and speed against SUMO's ground truth")
+    p.add_argument("--weights", help="detector weights (default: the shipped ones)")
+    p.add_argument("--scenario", default="single", help="held-out scenario (default single)")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--duration", type=float, default=600.0, help="scored seconds (5-minute windows; default 600)")
+    p.add_argument("--json")
+    p.add_argument("--markdown")
+    p.set_defaults(func=cmd_bench_vision)
