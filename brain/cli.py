@@ -104,6 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from brain.controllers import make
 
+    if args.sensing:
+        return _run_services(args, scenario)
     ctrl = make(args.controller, _options(args, [args.controller]))
     rec = run_scenario(scenario, ctrl, seed=args.seed, timing=_timing(args), gui=args.gui,
                        out_dir=args.keep_trips, end=args.end, progress=progress)
@@ -120,6 +122,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"citybrain: run incomplete: {rec.error}", file=sys.stderr)
         return 1
     return 0 if rec.safety_violations == 0 else 3
+
+
+def _run_services(args: argparse.Namespace, scenario) -> int:
+    """``run --sensing``: the same run as separate processes talking ZeroMQ on loopback."""
+    from brain.cli_service import run_services
+
+    opts = _options(args, [args.controller]) or {}
+    rec = run_services(str(scenario.config), args.controller, args.sensing, seed=args.seed, end=args.end,
+                       workers=args.workers, out_dir=args.out, mpc=opts, fps=args.fps, verbose=args.verbose,
+                       weights=args.weights)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rec, indent=1, default=str) + "\n")
+    for k in ("scenario", "controller", "brain_controller", "sensing", "avg_delay_s", "avg_trip_time_s", "throughput",
+              "safety_violations", "decisions", "service", "count_to_decision_ms_p50", "exit_codes", "error", "logs"):
+        if k in rec:
+            v = rec[k]
+            print(f"{k:<26}  {v:.2f}" if isinstance(v, float) else f"{k:<26}  {v}")
+    if rec.get("error"):
+        print(f"citybrain: run incomplete: {rec['error']}", file=sys.stderr)
+        return 1
+    return 0 if rec.get("safety_violations", 1) == 0 else 3
 
 
 def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args: argparse.Namespace,
@@ -248,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gui", action="store_true", help="watch in sumo-gui (through TraCI)")
     p.add_argument("--end", type=float, help="stop at this simulation time instead of the scenario's end")
     p.add_argument("--keep-trips", type=Path, help="keep SUMO's tripinfo.xml in this folder")
+    p.add_argument("--sensing", choices=["truth", "vision"],
+                   help="run as separate processes over ZeroMQ (sim, brain and, for vision, camera workers) "
+                        "with the brain sensing through SUMO's detectors (truth) or the cameras (vision)")
+    p.add_argument("--workers", type=int, default=1, help="camera worker processes (vision sensing)")
+    p.add_argument("--fps", type=float, default=4.0, help="camera frames per second (service runs)")
+    p.add_argument("--out", type=Path, help="folder for the service run's logs and record")
+    p.add_argument("--weights", help="detector weights for the camera workers (default: the shipped ones)")
     _mpc_args(p)
     _timing_args(p)
     p.set_defaults(func=cmd_run)
@@ -295,9 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options for generate (--only NAME, --out DIR)")
     p.set_defaults(func=cmd_scenarios)
 
-    from brain.cli_vision import add_commands
+    from brain import cli_service, cli_vision
 
-    add_commands(sub)
+    cli_vision.add_commands(sub)
+    cli_service.add_commands(sub, _timing_args, _mpc_args)
     return ap
 
 

@@ -78,7 +78,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from vision.sources import open_source
     from vision.worker import WorkerConfig, make_worker
 
     cfg = WorkerConfig.load(args.config)
@@ -86,14 +85,43 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, weights=args.weights)
+    if args.frames or args.connect:
+        from brain.transport import setup_logging
+
+        setup_logging(args.log_json, args.verbose, "worker")
+    sender = None
+    if args.connect:
+        import zmq
+
+        from brain.transport import Curve
+        from vision.service import CountSender
+
+        curve = Curve(args.keys, args.name) if args.keys else None
+        sender = CountSender(zmq.Context.instance(), args.connect, cfg, args.name, curve)
+    worker = make_worker(cfg)
+    if args.frames:
+        if sender is None:
+            raise ValueError("--frames needs --connect (where to send the counts)")
+        from vision.service import serve_frames
+
+        try:
+            stats = serve_frames(cfg, worker, args.frames, sender)
+        finally:
+            sender.close()
+        print(json.dumps(dict(stats, sent=sender.sent, dropped=sender.dropped)), file=sys.stderr)
+        return 0
+    from vision.sources import open_source
+
     missing = [c.id for c, s in zip(cfg.cameras, cfg.sources) if not s]
     if missing:
         raise ValueError(f"cameras without a source in {args.config}: {', '.join(missing)}")
     sources = [open_source(s, fps=cfg.fps) for s in cfg.sources]
-    worker = make_worker(cfg)
     out = open(args.out, "w") if args.out else sys.stdout
     try:
         def sink(counts) -> None:
+            if sender is not None:
+                sender.counts(counts)
+                sender.heartbeat(counts[0].time)
             for cam, c in zip(cfg.cameras, counts):
                 out.write(json.dumps(dict(c.to_dict(), camera=cam.id, tls=cam.tls)) + "\n")
             out.flush()
@@ -102,6 +130,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout:
             out.close()
+        if sender is not None:
+            sender.close()
     print(f"worker: {n} frames per camera from {len(sources)} cameras", file=sys.stderr)
     return 0
 
@@ -165,6 +195,11 @@ def add_commands(sub) -> None:
     p.add_argument("--weights", help="detector weights (.pt or .onnx; default from the config)")
     p.add_argument("--out", help="write counts as JSON lines here (default: stdout)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
+    p.add_argument("--frames", help="take frames from the sim's PUB endpoint instead of the config's sources")
+    p.add_argument("--connect", help="send counts to the brain's intake (e.g. tcp://127.0.0.1:5556)")
+    p.add_argument("--keys", help="CURVE keys folder holding this worker's key pair and brain.key")
+    p.add_argument("--name", default="worker", help="this worker's name (message sender and CURVE key name)")
+    p.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("bench-vision", help="camera pipeline accuracy and speed against SUMO's ground truth")

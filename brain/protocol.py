@@ -22,7 +22,8 @@ from typing import Any
 
 import msgpack
 
-__all__ = ["VERSION", "MAX_BYTES", "MAX_FRAME_BYTES", "Message", "ProtocolError", "encode", "decode", "TYPES"]
+__all__ = ["VERSION", "MAX_BYTES", "MAX_FRAME_BYTES", "Message", "ProtocolError", "encode", "decode", "TYPES",
+           "HWM", "PORTS"]
 
 VERSION = 1
 MAX_BYTES = 256 * 1024
@@ -33,6 +34,13 @@ MAX_LANES = 64
 MAX_SIGNALS = 100_000
 MAX_COUNT = 10_000.0
 """No lane holds more vehicles than this in one interval; larger counts are implausible."""
+
+
+HWM = 10_000
+"""High-water mark of every socket (messages). When a sender's queue is full it drops the new
+message and counts it (``NOBLOCK`` sends), never blocks a control loop."""
+PORTS = {"frames": 5555, "intake": 5556, "decisions": 5557, "metrics": 9108}
+"""Default TCP ports: sim publishes frames, brain pulls counts/status, sim pulls decisions."""
 
 
 class ProtocolError(ValueError):
@@ -129,9 +137,12 @@ def _status(b: dict) -> dict:
 
 def _decision(b: dict) -> dict:
     wish = _list(b["wish"], "wish", MAX_SIGNALS)
-    return {"step": _int(b["step"], "step", 0, 2**53), "wish": [_int(x, "wish[]", 0, 1000) for x in wish],
-            "fallback": [bool(x) for x in _list(b["fallback"], "fallback", len(wish), len(wish))],
-            "controller": _str(b["controller"], "controller")}
+    out = {"step": _int(b["step"], "step", 0, 2**53), "wish": [_int(x, "wish[]", 0, 1000) for x in wish],
+           "fallback": [bool(x) for x in _list(b["fallback"], "fallback", len(wish), len(wish))],
+           "controller": _str(b["controller"], "controller")}
+    if b.get("count_wall") is not None:  # wall time the newest count behind this decision was sent
+        out["count_wall"] = _num(b["count_wall"], "count_wall", 0, 1e11)
+    return out
 
 
 def _heartbeat(b: dict) -> dict:
@@ -151,7 +162,7 @@ _SCHEMAS = {
     "heartbeat": ({"role", "cameras"}, _heartbeat),
     "bye": ({"role"}, _bye),
 }
-_OPTIONAL = {"status": {"readings"}}
+_OPTIONAL = {"status": {"readings"}, "decision": {"count_wall"}}
 TYPES = tuple(_SCHEMAS)
 
 

@@ -17,7 +17,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -100,6 +100,8 @@ def run_scenario(
     end: float | None = None,
     progress: Progress | None = None,
     use_traci: bool = False,
+    extra: Sequence[str] = (),
+    on_step: Callable[[SumoBackend], None] | None = None,
 ) -> RunRecord:
     """Run ``scenario`` under ``controller`` and measure it.
 
@@ -113,6 +115,8 @@ def run_scenario(
         end: stop earlier than the scenario's own end (s of simulation time).
         progress: called every simulated minute.
         use_traci: run SUMO as a separate process over TraCI (as ``gui`` does) instead of libsumo.
+        extra: further SUMO options (e.g. ``--step-length``).
+        on_step: called with the backend after every simulation step (camera feeds).
 
     Returns:
         The run's record. If SUMO dies mid-run the record carries ``error`` and the figures of
@@ -127,9 +131,9 @@ def run_scenario(
     out_dir.mkdir(parents=True, exist_ok=True)
     tripinfo = out_dir / "tripinfo.xml"
     t_wall = time.perf_counter()
-    backend = SumoBackend(scenario, seed=seed, gui=gui, tripinfo=tripinfo, use_traci=use_traci)
+    backend = SumoBackend(scenario, seed=seed, gui=gui, tripinfo=tripinfo, use_traci=use_traci, extra=extra)
     backend.start()
-    state = _Loop(backend, ctrl, timing)
+    state = _Loop(backend, ctrl, timing, on_step)
     error = None
     try:
         state.run(end, progress)
@@ -175,8 +179,10 @@ def run_scenario(
 class _Loop:
     """The per-step machinery of one run (kept apart so errors can still report its counters)."""
 
-    def __init__(self, backend: SumoBackend, controller: Controller, timing: Timing) -> None:
+    def __init__(self, backend: SumoBackend, controller: Controller, timing: Timing,
+                 on_step: Callable[[SumoBackend], None] | None = None) -> None:
         self.backend = backend
+        self.on_step = on_step
         self.controller = controller
         self.timing = timing
         self.machines: list[SignalMachine] = []
@@ -247,6 +253,8 @@ class _Loop:
                         b.set_state(x.id, shown)
                         self._sent[i] = shown
             b.step()
+            if self.on_step is not None:
+                self.on_step(b)
             for tls, shown in b.shown_states().items():
                 self.monitor.observe(now, tls, shown)
             now = b.time

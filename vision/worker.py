@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,8 +140,8 @@ class CameraWorker:
             ids = self.trackers[k].update(d)
             self.counters[k].update(t, d.boxes, d.cls, ids)
         self.frames += 1
-        if self._next is None:
-            self._next = t + self.interval
+        if self._next is None:  # intervals end on multiples of the interval (the brain's decision times)
+            self._next = (math.floor(t / self.interval + 1e-9) + 1) * self.interval
         if t + 1e-9 < self._next:
             return []
         self._next += self.interval * max(1, int((t - self._next) // self.interval) + 1)

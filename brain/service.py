@@ -1,0 +1,307 @@
+"""``citybrain serve``: the brain as a service. Counts and status in, decisions out, over ZeroMQ.
+
+The brain binds one PULL socket (the *intake*) that workers (counts, heartbeats) and the sim
+(signal status, and with truth sensing its detector readings) push into, and pushes decisions
+to the sim's PULL socket. For each status it decides every intersection's wished phase with its
+controller and flags the intersections that must run the fallback plan (a camera of theirs is
+stale). In lockstep it first waits, up to ``wait_s`` of wall time, for every camera that was
+live at the previous decision to report up to the status's time; a camera that misses the
+deadline is stale for this decision.
+
+Everything received is decoded strictly (:mod:`brain.protocol`); rejected messages are
+counted by reason and logged (at most once a second), never raised. SIGTERM and SIGINT stop the
+loop after the current message; sockets close with ``linger=0``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from brain.model import Readings, SignalStatus
+from brain.protocol import PORTS, ProtocolError, decode, encode
+from brain.sensing import CameraSensing
+from brain.transport import Curve, make_socket, send, stop_auth
+
+__all__ = ["ServeConfig", "Brain", "Metrics"]
+
+log = logging.getLogger("citybrain.brain")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """What ``citybrain serve`` runs (TOML keys of the same names; unknown keys raise).
+
+    Attributes:
+        scenario: the scenario the sim runs (the brain reads its network from it).
+        controller: controller name; mpc: its options (``KEY = VALUE`` strings or numbers).
+        cameras: a camera config JSON (vision sensing); empty: the sim's detector readings.
+        intake: endpoint the brain binds for counts and status; decisions: the sim's endpoint.
+        lockstep: wait for the cameras of live workers before deciding; wait_s: the longest wait
+            (wall seconds); a camera without counts for the status's time is stale for that decision.
+        stale_after: free-running: seconds of simulation time after which a silent camera is stale.
+        dead_after_s: a worker not heard from (counts or heartbeat) for this long (wall) is not waited for.
+        metrics_port: Prometheus endpoint (0: none). keys: CURVE keys folder (empty: off).
+        sender: this brain's name in message headers.
+    """
+
+    scenario: str = "single"
+    controller: str = "mpc"
+    mpc: dict = field(default_factory=dict)
+    cameras: str = ""
+    intake: str = f"tcp://*:{PORTS['intake']}"
+    decisions: str = f"tcp://127.0.0.1:{PORTS['decisions']}"
+    lockstep: bool = True
+    wait_s: float = 2.0
+    stale_after: float = 5.0
+    dead_after_s: float = 3.0
+    metrics_port: int = 0
+    keys: str = ""
+    sender: str = "brain"
+    min_green: float = 5.0
+    max_green: float = 120.0
+    yellow: float = 3.0
+
+    @classmethod
+    def load(cls, path: str | Path | None, **overrides) -> ServeConfig:
+        values: dict = {}
+        if path:
+            try:
+                values = tomllib.loads(Path(path).read_text())
+            except FileNotFoundError:
+                raise ValueError(f"service config not found: {path}") from None
+            except tomllib.TOMLDecodeError as e:
+                raise ValueError(f"{path}: not valid TOML ({e})") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown service config key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+
+class Metrics:
+    """Prometheus metrics of the brain (a private registry; served when a port is given)."""
+
+    def __init__(self, port: int = 0) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter("citybrain_messages_total", "Messages received, by type", ["type"], registry=r)
+        self.rejected = Counter("citybrain_messages_rejected_total", "Messages rejected, by reason", ["reason"],
+                                registry=r)
+        self.stale = Gauge("citybrain_stale_cameras", "Cameras stale at the last decision", registry=r)
+        self.fallbacks = Gauge("citybrain_fallback_intersections", "Intersections on the fallback plan", registry=r)
+        self.fallback_total = Counter("citybrain_fallback_decisions_total", "Intersection decisions on fallback",
+                                      registry=r)
+        self.latency = Histogram("citybrain_decision_latency_seconds", "Status received to decision sent",
+                                 buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5), registry=r)
+        self.dropped = Counter("citybrain_decisions_dropped_total", "Decisions dropped on a full queue", registry=r)
+        self.server = None
+        if port:
+            self.server = start_http_server(port, registry=r)
+
+
+def _network(scenario: str):
+    from sim.backend import SumoBackend
+    from sim.scenario import load_scenario
+
+    with SumoBackend(load_scenario(scenario)) as b:
+        net, _ = b.network()
+    return net
+
+
+class Brain:
+    """The brain process. ``run()`` serves until :meth:`stop` (or SIGTERM)."""
+
+    def __init__(self, cfg: ServeConfig, *, network=None, ctx: zmq.Context | None = None) -> None:
+        from brain.controllers import make
+        from brain.timing import Timing
+
+        self.cfg = cfg
+        self.net = network if network is not None else _network(cfg.scenario)
+        self.n = len(self.net.intersections)
+        self.timing = Timing(step=2.0, yellow=cfg.yellow, min_green=cfg.min_green, max_green=cfg.max_green)
+        self.controller = make(cfg.controller, cfg.mpc or None)
+        self.controller.reset(self.net, self.timing)
+        self.sensing: CameraSensing | None = None
+        self.expected: list[str] = []
+        if cfg.cameras:
+            self._load_cameras(Path(cfg.cameras))
+        self.metrics = Metrics(cfg.metrics_port)
+        self.ctx = ctx or zmq.Context.instance()
+        curve = Curve(cfg.keys, "brain") if cfg.keys else None
+        self.intake = make_socket(self.ctx, zmq.PULL, cfg.intake, bind=True, curve=curve, curve_server=curve is not None)
+        self.out = make_socket(self.ctx, zmq.PUSH, cfg.decisions, bind=False, hwm=100)
+        self._stop = False
+        self._seq = 0
+        self._pending = None
+        self._pending_since = 0.0
+        self._stale: set[str] = set()
+        self._heard: dict[str, float] = {}  # camera -> wall time its worker was last heard from
+        self._newest_count_wall = 0.0
+        self._last_reject_log = 0.0
+        self.decisions = 0
+        self.rejected: dict[str, int] = {}
+
+    def _load_cameras(self, path: Path) -> None:
+        import json
+
+        from sim.camera import Camera
+
+        try:
+            cams = [Camera.from_dict(c) for c in json.loads(path.read_text())["cameras"]]
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            raise ValueError(f"camera config {path}: {e}") from None
+        index = {x.id: i for i, x in enumerate(self.net.intersections)}
+        cap = {ln.lane: max(ln.zone_m / 4.0, 4.0) for c in cams for ln in c.lanes}
+        self.sensing = CameraSensing(self.net.lanes, {c.id: (c.tls, [ln.lane for ln in c.lanes]) for c in cams}, index,
+                                     stale_after=self.cfg.stale_after, zone_capacity=cap)
+        self.expected = [c.id for c in cams]
+
+    # -- the loop ---------------------------------------------------------------------------
+    def stop(self, *_: object) -> None:
+        self._stop = True
+
+    def run(self, *, install_signals: bool = True, until: float | None = None) -> None:
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        poller = zmq.Poller()
+        poller.register(self.intake, zmq.POLLIN)
+        log.info("brain serving", extra={"intake": self.cfg.intake, "cameras": len(self.expected),
+                                          "controller": self.cfg.controller})
+        try:
+            while not self._stop and (until is None or time.time() < until):
+                if poller.poll(50):
+                    for _ in range(10_000):  # drain what is there
+                        try:
+                            raw = self.intake.recv(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self.handle(raw)
+                self._maybe_decide()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for s in (self.intake, self.out):
+            s.close(0)
+        stop_auth()
+        if self.metrics.server is not None:
+            self.metrics.server[0].shutdown()
+            self.metrics.server = None
+
+    def _reject(self, reason: str, detail: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        self.metrics.rejected.labels(reason).inc()
+        now = time.time()
+        if now - self._last_reject_log > 1.0:
+            self._last_reject_log = now
+            log.warning("rejected message: %s", detail, extra={"reason": reason, "rejected": dict(self.rejected)})
+
+    def handle(self, raw: bytes) -> None:
+        """Take one received message (never raises)."""
+        try:
+            m = decode(raw)
+        except ProtocolError as e:
+            self._reject(e.reason, str(e))
+            return
+        self.metrics.messages.labels(m.type).inc()
+        if m.type == "counts":
+            if self.sensing is None:
+                self._reject("range", f"counts from {m.sender} but this brain uses detector readings")
+                return
+            b = m.body
+            try:
+                ok = self.sensing.update(b["camera"], m.sim_time, b["lanes"], present=b["present"], queue=b["queue"],
+                                         crossed=b["crossed"])
+            except KeyError as e:
+                self._reject("range", str(e))
+                return
+            if not ok:
+                self._reject("range", f"implausible counts from {b['camera']}: {self.sensing.cams[b['camera']].bad}")
+                return
+            self._newest_count_wall = max(self._newest_count_wall, m.wall_time)
+            self._heard[b["camera"]] = time.time()
+        elif m.type == "heartbeat":
+            now = time.time()
+            for c in m.body["cameras"]:
+                self._heard[c] = now
+        elif m.type == "status":
+            if len(m.body["phase"]) != self.n:
+                self._reject("range", f"status for {len(m.body['phase'])} signals, the network has {self.n}")
+                return
+            if self._pending is not None:
+                log.warning("status step %d superseded by step %d before a decision", self._pending.body["step"],
+                            m.body["step"])
+            self._pending, self._pending_since = m, time.time()
+        elif m.type == "bye":
+            log.info("%s %s said bye", m.body["role"], m.sender)
+
+    def alive(self) -> list[str]:
+        """Cameras whose worker was heard from within ``dead_after_s`` (wall)."""
+        now = time.time()
+        return [c for c in self.expected if now - self._heard.get(c, -1e18) <= self.cfg.dead_after_s]
+
+    def _ready(self, t: float) -> bool:
+        if self.sensing is None or not self.cfg.lockstep:
+            return True
+        cams = self.sensing.cams
+        return all(cams[c].time >= t - 1e-6 for c in self.alive())
+
+    def _maybe_decide(self) -> None:
+        m = self._pending
+        if m is None:
+            return
+        t = m.sim_time
+        if not self._ready(t) and time.time() - self._pending_since < self.cfg.wait_s:
+            return
+        self._pending = None
+        b = m.body
+        status = SignalStatus(np.array(b["phase"], dtype=np.int64), np.array(b["green"]),
+                              np.array(b["in_transition"], dtype=bool))
+        fallback = np.zeros(self.n, dtype=bool)
+        if self.sensing is not None:
+            # lockstep: a camera without this step's counts is stale now; free-running: by age
+            late = [c for c in self.expected if self.sensing.cams[c].time < t - 1e-6] if self.cfg.lockstep else []
+            stale = set(self.sensing.stale(t)) | set(late)
+            for c in stale:
+                fallback[self.sensing.tls_index[self.sensing.cams[c].tls]] = True
+            if stale != self._stale:
+                log.warning("stale cameras: %s", sorted(stale) or "none", extra={"sim_time": t, "stale": sorted(stale)})
+            self._stale = stale
+            self.metrics.stale.set(len(stale))
+            readings = self.sensing.readings(t)
+        else:
+            r = b.get("readings")
+            if r is None:
+                self._reject("range", "status without readings but this brain has no cameras")
+                return
+            readings = Readings(t, *(np.array(r[k]) for k in ("vehicles", "halting", "arrivals", "departures")))
+            if readings.vehicles.shape[0] != self.net.n_lanes:
+                self._reject("range", f"readings for {readings.vehicles.shape[0]} lanes, network has {self.net.n_lanes}")
+                return
+        try:
+            wish = np.asarray(self.controller.decide(readings, status), dtype=np.int64)
+        except Exception:  # a controller failure must not take the service down: everyone on fallback
+            log.exception("controller %s failed at t=%g; all intersections on fallback", self.cfg.controller, t)
+            wish, fallback = status.phase.copy(), np.ones(self.n, dtype=bool)
+        self._seq += 1
+        body = {"step": b["step"], "wish": wish.tolist(), "fallback": fallback.tolist(), "controller": self.controller.name}
+        if self._newest_count_wall:
+            body["count_wall"] = self._newest_count_wall
+        if not send(self.out, encode("decision", self.cfg.sender, self._seq, t, body)):
+            self.metrics.dropped.inc()
+        self.decisions += 1
+        self.metrics.fallbacks.set(int(fallback.sum()))
+        self.metrics.fallback_total.inc(int(fallback.sum()))
+        self.metrics.latency.observe(time.time() - self._pending_since)

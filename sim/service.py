@@ -1,0 +1,235 @@
+"""``citybrain sim``: SUMO, the actuator and its safety monitor, and the synthetic cameras, as a process.
+
+Every decision step the sim pushes the signals' status (and, with truth sensing, its detector
+readings) to the brain's intake and applies the brain's decision through the actuator. It never
+waits forever and never trusts the brain blindly:
+
+- lockstep: it waits up to ``timeout_s`` (wall) for the decision of this step; free-running: it
+  takes the newest decision at most two steps old;
+- no decision (brain dead, slow or restarting): every intersection runs the scenario's own
+  fixed-time plan (:class:`brain.controllers.plan.FixedPlan`) until decisions come again;
+- a decision flags intersections whose cameras are stale: those run the plan too.
+
+With vision sensing, every simulation step (``1 / fps`` s) renders every camera and publishes
+the JPEG frames on a PUB socket, topic = camera id (a subscriber that falls ``HWM`` frames behind
+loses the newest frames: PUB drops when full, explicitly).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import zmq
+
+from brain.controllers.base import Controller
+from brain.controllers.plan import FixedPlan
+from brain.model import Network, Readings, SignalStatus
+from brain.protocol import PORTS, ProtocolError, decode, encode
+from brain.timing import Timing
+from brain.transport import make_socket, send
+
+__all__ = ["SimConfig", "RemoteBrain", "run_sim"]
+
+log = logging.getLogger("citybrain.sim")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    scenario: str = "single"
+    seed: int = 1
+    sensing: str = "truth"  # or "vision"
+    cameras: str = ""
+    fps: float = 4.0
+    interval: float = 2.0
+    lockstep: bool = True
+    timeout_s: float = 5.0
+    frames: str = f"tcp://*:{PORTS['frames']}"
+    brain: str = f"tcp://127.0.0.1:{PORTS['intake']}"
+    decisions: str = f"tcp://*:{PORTS['decisions']}"
+    end: float | None = None
+    json: str = ""
+    sender: str = "sim"
+    jpeg_quality: int = 90
+    min_green: float = 5.0
+    max_green: float = 120.0
+    yellow: float = 3.0
+
+
+class RemoteBrain(Controller):
+    """The sim's side of the brain: status out, decision in, fallback plan when it fails."""
+
+    name = "remote"
+
+    def __init__(self, cfg: SimConfig, ctx: zmq.Context) -> None:
+        self.cfg = cfg
+        self.interval = cfg.interval
+        self.push = make_socket(ctx, zmq.PUSH, cfg.brain, bind=False, hwm=100)
+        self.pull = make_socket(ctx, zmq.PULL, cfg.decisions, bind=True, hwm=100)
+        self.fallback = FixedPlan()
+        self.step = 0
+        self.controller = ""
+        self.stats = {"steps": 0, "brain_missing_steps": 0, "fallback_decisions": 0, "decided": 0,
+                      "status_dropped": 0, "rejected_decisions": 0}
+        self.fallback_since: dict[int, float] = {}
+        self.events: list[dict] = []  # (time, intersection, fallback on/off)
+        self.latency_ms: list[float] = []
+        self._on_fallback: np.ndarray | None = None
+        self._brain_ok = True
+
+    def reset(self, network: Network, timing: Timing) -> None:
+        super().reset(network, timing)
+        self.fallback.reset(network, timing)
+        self._on_fallback = np.zeros(len(network.intersections), dtype=bool)
+
+    def _receive(self, want: int, deadline: float) -> dict | None:
+        """The decision for step ``want`` (free-running: the newest not older than two steps)."""
+        best = None
+        while True:
+            while True:
+                try:
+                    raw = self.pull.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                try:
+                    m = decode(raw)
+                except ProtocolError as e:
+                    self.stats["rejected_decisions"] += 1
+                    log.warning("rejected decision: %s", e)
+                    continue
+                if m.type != "decision" or len(m.body["wish"]) != len(self.network.intersections):
+                    self.stats["rejected_decisions"] += 1
+                    continue
+                step = m.body["step"]
+                if step == want or (not self.cfg.lockstep and want - 2 <= step <= want):
+                    best = m.body
+            if best is not None and (best["step"] == want or not self.cfg.lockstep):
+                return best
+            left = deadline - time.time()
+            if left <= 0:
+                return best
+            self.pull.poll(max(1, int(left * 1000)))
+
+    def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
+        self.step += 1
+        self.stats["steps"] += 1
+        body = {"step": self.step, "phase": status.phase.astype(int).tolist(),
+                "green": [float(x) for x in status.green_time],
+                "in_transition": [bool(x) for x in status.in_transition]}
+        if self.cfg.sensing == "truth":
+            body["readings"] = {"vehicles": readings.vehicles.tolist(), "halting": readings.halting.tolist(),
+                                "arrivals": readings.arrivals.tolist(), "departures": readings.departures.tolist()}
+        if not send(self.push, encode("status", self.cfg.sender, self.step, readings.time, body)):
+            self.stats["status_dropped"] += 1
+        plan = self.fallback.decide(readings, status)
+        timeout = self.cfg.timeout_s if self._brain_ok else min(self.cfg.timeout_s, 0.5)
+        d = self._receive(self.step, time.time() + (timeout if self.cfg.lockstep else 0.0))
+        n = len(plan)
+        if d is None:
+            if self._brain_ok:
+                log.warning("no decision from the brain at t=%g: all signals on the fixed-time plan", readings.time)
+            self._brain_ok = False
+            self.stats["brain_missing_steps"] += 1
+            fb = np.ones(n, dtype=bool)
+            wish = plan
+        else:
+            if not self._brain_ok:
+                log.warning("brain decisions again at t=%g", readings.time)
+            self._brain_ok = True
+            self.controller = d["controller"]
+            fb = np.array(d["fallback"], dtype=bool)
+            wish = np.where(fb, plan, np.array(d["wish"], dtype=np.int64))
+            self.stats["decided"] += 1
+            if "count_wall" in d:
+                self.latency_ms.append(1000.0 * (time.time() - d["count_wall"]))
+        self.stats["fallback_decisions"] += int(fb.sum())
+        for i in np.flatnonzero(fb != self._on_fallback):
+            self.events.append({"time": readings.time, "tls": self.network.intersections[i].id,
+                                "fallback": bool(fb[i])})
+        self._on_fallback = fb
+        return wish
+
+    def close(self) -> None:
+        send(self.push, encode("bye", self.cfg.sender, self.step + 1, 0.0, {"role": "sim"}))
+        self.push.close(0)
+        self.pull.close(0)
+
+
+class _Frames:
+    """The camera feed, published every simulation step."""
+
+    def __init__(self, cfg: SimConfig, ctx: zmq.Context) -> None:
+        from sim.camera import Camera
+
+        self.cfg = cfg
+        self.cams = [Camera.from_dict(c) for c in json.loads(Path(cfg.cameras).read_text())["cameras"]]
+        self.pub = make_socket(ctx, zmq.PUB, cfg.frames, bind=True, hwm=1000)
+        self.feed = None
+        self.index = 0
+        self.dropped = 0
+
+    def __call__(self, backend) -> None:
+        from sim.feed import CameraFeed
+
+        if self.feed is None:
+            self.feed = CameraFeed(backend.ts, self.cams, seed=self.cfg.seed)
+        shot = self.feed.shoot(self.feed.observe(), backend.time)
+        for cam, img in zip(self.cams, shot.frames):
+            ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, self.cfg.jpeg_quality])
+            raw = encode("frame", self.cfg.sender, self.index, backend.time,
+                         {"camera": cam.id, "jpeg": jpg.tobytes(), "index": self.index})
+            if not send(self.pub, raw, cam.id.encode()):
+                self.dropped += 1
+        self.index += 1
+
+    def close(self) -> None:
+        self.pub.close(0)
+
+
+def run_sim(cfg: SimConfig) -> dict:
+    """Run the scenario under the remote brain; returns (and writes to ``cfg.json``) the record."""
+    from sim.loop import run_scenario
+    from sim.scenario import load_scenario
+
+    if cfg.sensing not in ("truth", "vision"):
+        raise ValueError(f"sensing must be truth or vision, got {cfg.sensing!r}")
+    if cfg.sensing == "vision" and not cfg.cameras:
+        raise ValueError("vision sensing needs --cameras (a camera config)")
+    ctx = zmq.Context.instance()
+    remote = RemoteBrain(cfg, ctx)
+    frames = _Frames(cfg, ctx) if cfg.sensing == "vision" else None
+    stopping = {"flag": False}
+
+    def on_term(*_):
+        stopping["flag"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    time.sleep(0.3)  # let subscribers and the brain connect before the first frames
+    timing = Timing(step=cfg.interval, yellow=cfg.yellow, min_green=cfg.min_green, max_green=cfg.max_green)
+    try:
+        rec = run_scenario(load_scenario(cfg.scenario), remote, seed=cfg.seed, timing=timing, end=cfg.end,
+                           extra=["--step-length", f"{1.0 / cfg.fps:g}"], on_step=frames)
+        d = rec.to_dict()
+    except KeyboardInterrupt:
+        d = {"error": "stopped by a signal", "complete": False}
+    finally:
+        remote.close()
+        if frames is not None:
+            frames.close()
+    lat = np.array(remote.latency_ms) if remote.latency_ms else np.zeros(0)
+    d.update({"sensing": cfg.sensing, "brain_controller": remote.controller, "service": remote.stats,
+              "fallback_events": remote.events[:1000], "frames_dropped": frames.dropped if frames else 0,
+              "count_to_decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else math.nan,
+              "count_to_decision_ms_p99": float(np.percentile(lat, 99)) if lat.size else math.nan})
+    if cfg.json:
+        Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.json).write_text(json.dumps(d, indent=1, default=str) + "\n")
+    return d
