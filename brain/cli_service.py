@@ -68,7 +68,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     setup_logging(args.log_json, args.verbose, "sim")
     cfg = SimConfig(scenario=args.scenario, seed=args.seed, sensing=args.sensing, cameras=args.cameras or "",
                     fps=args.fps, interval=args.interval, lockstep=not args.free_running, timeout_s=args.timeout,
-                    frames=args.frames, brain=args.brain, decisions=args.decisions, end=args.end, json=args.json or "")
+                    frames=args.frames, brain=args.brain, decisions=args.decisions, end=args.end, json=args.json or "",
+                    trace=args.trace or "")
     rec = run_sim(cfg)
     print(json.dumps(rec, default=str))
     return 0 if rec.get("error") is None else 1
@@ -206,6 +207,7 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--decisions", default=f"tcp://*:{PORTS['decisions']}", help="endpoint to bind for decisions")
     p.add_argument("--end", type=float)
     p.add_argument("--json", help="write the run's record here")
+    p.add_argument("--trace", help="write one JSON line per decision step (time, wall time, brain, fallbacks)")
     common(p)
     p.set_defaults(func=cmd_sim)
 

@@ -61,6 +61,7 @@ class SimConfig:
     min_green: float = 5.0
     max_green: float = 120.0
     yellow: float = 3.0
+    trace: str = ""
 
 
 class RemoteBrain(Controller):
@@ -83,6 +84,7 @@ class RemoteBrain(Controller):
         self.latency_ms: list[float] = []
         self._on_fallback: np.ndarray | None = None
         self._brain_ok = True
+        self._trace = open(cfg.trace, "w", buffering=1) if cfg.trace else None
 
     def reset(self, network: Network, timing: Timing) -> None:
         super().reset(network, timing)
@@ -154,12 +156,17 @@ class RemoteBrain(Controller):
             self.events.append({"time": readings.time, "tls": self.network.intersections[i].id,
                                 "fallback": bool(fb[i])})
         self._on_fallback = fb
+        if self._trace is not None:
+            self._trace.write(json.dumps({"step": self.step, "time": readings.time, "wall": time.time(),
+                                          "brain": d is not None, "fallback": int(fb.sum())}) + "\n")
         return wish
 
     def close(self) -> None:
         send(self.push, encode("bye", self.cfg.sender, self.step + 1, 0.0, {"role": "sim"}))
         self.push.close(0)
         self.pull.close(0)
+        if self._trace is not None:
+            self._trace.close()
 
 
 class _Frames:

@@ -1,0 +1,201 @@
+"""The services as real subprocesses over ZeroMQ: brain death and restart, fuzzing, CURVE."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import zmq
+
+from brain.cli_service import _free_ports
+from brain.protocol import encode
+
+pytestmark = [pytest.mark.slow, pytest.mark.sumo]
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = [sys.executable, "-m", "brain.cli"]
+
+
+def _start(args, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(EXE + args, stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def _stop(p: subprocess.Popen) -> int:
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
+
+
+def _trace(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def _wait_for(cond, timeout: float, what: str) -> None:
+    t0 = time.time()
+    while not cond():
+        if time.time() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_brain_killed_and_restarted_signals_fall_back_then_recover(tmp_path):
+    intake, dec, frames = _free_ports(3)
+    brain_args = ["serve", "--scenario", "single", "--controller", "mpc", "--intake", f"tcp://127.0.0.1:{intake}",
+                  "--decisions", f"tcp://127.0.0.1:{dec}"]
+    brain = _start(brain_args, tmp_path / "brain1.log")
+    time.sleep(1.0)
+    trace = tmp_path / "trace.jsonl"
+    sim = _start(["sim", "--scenario", "single", "--end", "900", "--timeout", "1.0", "--frames",
+                  f"tcp://127.0.0.1:{frames}", "--brain", f"tcp://127.0.0.1:{intake}", "--decisions",
+                  f"tcp://127.0.0.1:{dec}", "--json", str(tmp_path / "rec.json"), "--trace", str(trace)],
+                 tmp_path / "sim.log")
+    try:
+        _wait_for(lambda: len(_trace(trace)) >= 60, 60, "60 decision steps")
+        brain.kill()  # no goodbye
+        killed = time.time()
+        brain.wait()
+        _wait_for(lambda: sum(1 for r in _trace(trace) if r["wall"] > killed) >= 6, 60, "steps after the kill")
+        brain = _start(brain_args, tmp_path / "brain2.log")
+        restarted = time.time()
+        _wait_for(lambda: sim.poll() is not None, 300, "the sim to finish")
+    finally:
+        _stop(sim)
+        _stop(brain)
+    rows = _trace(trace)
+    after_kill = [r for r in rows if r["wall"] > killed]
+    assert after_kill[0]["brain"] is False or after_kill[1]["brain"] is False  # within 2 steps
+    assert all(r["fallback"] == 1 for r in after_kill[:6][1:])
+    back = [r for r in rows if r["wall"] > restarted and r["brain"]]
+    assert back, "decisions did not resume after the brain restarted"
+    assert rows[-1]["brain"] and rows[-1]["fallback"] == 0
+    rec = json.loads((tmp_path / "rec.json").read_text())
+    assert rec["complete"] and rec["safety_violations"] == 0 and rec["sim_s"] == pytest.approx(900.0)
+    assert rec["service"]["brain_missing_steps"] >= 5
+
+
+def test_ten_thousand_fuzzed_messages_are_rejected_and_counted_by_a_live_brain(tmp_path):
+    import random
+
+    intake, dec, metrics = _free_ports(3)
+    brain = _start(["serve", "--scenario", "single", "--controller", "max-pressure", "--intake",
+                    f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}", "--metrics-port", str(metrics)],
+                   tmp_path / "brain.log")
+    ctx = zmq.Context.instance()
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(f"tcp://127.0.0.1:{intake}")
+    pull = ctx.socket(zmq.PULL)
+    pull.setsockopt(zmq.LINGER, 0)
+    pull.bind(f"tcp://127.0.0.1:{dec}")
+    rng = random.Random(7)
+    good = encode("status", "s", 1, 0.0, {"step": 1, "phase": [0], "green": [1.0], "in_transition": [False]})
+    try:
+        def metric(name: str) -> float:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5).read().decode()
+            return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+        _wait_for(lambda: _alive(metrics), 60, "the brain's metrics endpoint")
+        for k in range(10_000):
+            kind = k % 4
+            if kind == 0:
+                raw = bytes(rng.randrange(256) for _ in range(rng.randint(0, 64)))
+            elif kind == 1:
+                raw = good[:rng.randint(0, len(good) - 1)]  # truncated
+            elif kind == 2:
+                raw = good.replace(b"status", b"statuz")  # unknown type
+            else:
+                raw = encode("counts", "x", 1, 0.0, {"camera": "nope", "tls": "A0", "lanes": ["l"], "present": [1.0],
+                                                     "queue": [0.0], "crossed": [0.0], "classes": [[1, 0, 0, 0]],
+                                                     "interval": 2.0, "frames": 1})  # no cameras on this brain
+            push.send(raw)
+        _wait_for(lambda: metric("citybrain_messages_rejected_total") >= 10_000, 60, "10,000 rejections")
+        assert metric("citybrain_messages_rejected_total") == 10_000
+        # still serving: a valid status with detector readings gets a decision
+        from brain.service import _network
+
+        n = _network("single").n_lanes
+        zeros = [0.0] * n
+        push.send(encode("status", "sim", 1, 10.0, {"step": 1, "phase": [0], "green": [10.0], "in_transition": [False],
+                                                   "readings": {"vehicles": zeros, "halting": zeros,
+                                                                "arrivals": zeros, "departures": zeros}}))
+        assert pull.poll(10_000), "no decision after the fuzzing"
+        from brain.protocol import decode
+
+        d = decode(pull.recv())
+        assert d.type == "decision" and d.body["step"] == 1 and len(d.body["wish"]) == 1
+        assert brain.poll() is None
+    finally:
+        push.close(0)
+        pull.close(0)
+        code = _stop(brain)
+    assert code == 0  # SIGTERM ends it cleanly
+
+
+def _alive(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1)
+        return True
+    except OSError:
+        return False
+
+
+def test_only_enrolled_workers_can_deliver_counts(tmp_path):
+    from brain.transport import make_keys
+
+    keys = tmp_path / "keys"
+    make_keys(keys, ["enrolled"])
+    rogue = tmp_path / "rogue"
+    make_keys(rogue, ["intruder"])  # a different key pair, never enrolled with this brain
+    (rogue / "brain.key").write_bytes((keys / "brain.key").read_bytes())  # it even knows the server key
+    cams = tmp_path / "cams.json"
+    subprocess.run(EXE + ["cameras", "--scenario", "single", "--out", str(cams)], check=True, cwd=ROOT,
+                   capture_output=True)
+    cfg = json.loads(cams.read_text())
+    cam = cfg["cameras"][0]
+    intake, dec, metrics = _free_ports(3)
+    brain = _start(["serve", "--scenario", "single", "--cameras", str(cams), "--keys", str(keys), "--intake",
+                    f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}", "--metrics-port",
+                    str(metrics)], tmp_path / "brain.log")
+    from brain.transport import Curve, make_socket
+
+    ctx = zmq.Context.instance()
+    body = {"camera": cam["id"], "tls": cam["tls"], "lanes": [ln["lane"] for ln in cam["lanes"]],
+            "present": [1.0] * len(cam["lanes"]), "queue": [0.0] * len(cam["lanes"]),
+            "crossed": [0.0] * len(cam["lanes"]), "classes": [[1, 0, 0, 0]] * len(cam["lanes"]),
+            "interval": 2.0, "frames": 8}
+    try:
+        _wait_for(lambda: _alive(metrics), 60, "the brain's metrics endpoint")
+
+        def counts_received() -> float:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5).read().decode()
+            return sum(float(x.split()[-1]) for x in text.splitlines()
+                       if x.startswith('citybrain_messages_total{type="counts"}'))
+
+        bad = make_socket(ctx, zmq.PUSH, f"tcp://127.0.0.1:{intake}", bind=False, curve=Curve(rogue, "intruder"))
+        plain = make_socket(ctx, zmq.PUSH, f"tcp://127.0.0.1:{intake}", bind=False)
+        for k in range(20):
+            try:
+                bad.send(encode("counts", "intruder", k, 2.0 * k, body), zmq.NOBLOCK)
+                plain.send(encode("counts", "plain", k, 2.0 * k, body), zmq.NOBLOCK)
+            except zmq.Again:
+                pass
+        time.sleep(2.0)
+        assert counts_received() == 0
+        good = make_socket(ctx, zmq.PUSH, f"tcp://127.0.0.1:{intake}", bind=False, curve=Curve(keys, "enrolled"))
+        good.send(encode("counts", "enrolled", 1, 2.0, body))
+        _wait_for(lambda: counts_received() == 1, 20, "the enrolled worker's counts")
+        for s in (bad, plain, good):
+            s.close(0)
+    finally:
+        _stop(brain)
