@@ -215,3 +215,28 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--client", action="append", help="a worker name to enrol (repeatable; default: worker)")
     p.set_defaults(func=cmd_keys)
+    add_bench_loop(sub)
+
+
+def cmd_bench_loop(args: argparse.Namespace) -> int:
+    from benchmarks.loop import bench_loop, markdown_report
+
+    r = bench_loop(steps=args.steps, cameras=args.cameras, rate=args.rate, seconds=args.seconds,
+                   progress=lambda s: print(f"bench-loop: {s}", file=sys.stderr, flush=True))
+    for path, text in ((args.json, json.dumps(r, indent=1) + "\n"), (args.markdown, markdown_report(r))):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+    print(markdown_report(r), end="")
+    return 0
+
+
+def add_bench_loop(sub) -> None:
+    p = sub.add_parser("bench-loop", help="brain service latency (count -> decision) and a load run over ZeroMQ")
+    p.add_argument("--steps", type=int, default=300, help="lockstep steps timed for latency (default 300)")
+    p.add_argument("--cameras", type=int, default=1000, help="simulated cameras in the load run (default 1000)")
+    p.add_argument("--rate", type=float, default=10.0, help="messages per second per camera (default 10)")
+    p.add_argument("--seconds", type=float, default=60.0, help="length of the load run (default 60)")
+    p.add_argument("--json")
+    p.add_argument("--markdown")
+    p.set_defaults(func=cmd_bench_loop)
