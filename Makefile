@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick setup bench-all bench-kernel scenarios clean
+.PHONY: demo test test-quick setup bench-all bench-kernel bench-vision bench-loop detector scenarios clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,20 @@ bench-all: $(STAMP)
 	$(BIN)/citybrain bench $(foreach s,cologne1 cologne3 ingolstadt1 ingolstadt7 grid4x4,--scenario $(RESCO)/$(s)) \
 	  --plain-sumo --seed 1 --seed 2 --seed 3 --json benchmarks/results/resco.json \
 	  --markdown benchmarks/results/resco.md --title "The optimiser and the classic controllers on the RESCO scenarios"
+
+# The detector: render a dataset from the own scenarios (single is kept out for testing) and train
+# it from scratch, offline (about an hour on 2 CPU cores; `--device 0` on a GPU machine).
+detector: $(STAMP)
+	$(BIN)/citybrain vision dataset --out data/vehicles --frames 1800
+	$(BIN)/citybrain vision train --data data/vehicles/data.yaml --epochs 35
+
+# Camera pipeline accuracy (held-out scenario) and detector speed per core.
+bench-vision: $(STAMP)
+	$(BIN)/citybrain bench-vision --json benchmarks/results/vision.json --markdown benchmarks/results/vision.md
+
+# Brain service latency and a 10,000 msg/s load run.
+bench-loop: $(STAMP)
+	$(BIN)/citybrain bench-loop --json benchmarks/results/loop.json --markdown benchmarks/results/loop.md
 
 clean:
 	rm -rf $(VENV) runs *.egg-info

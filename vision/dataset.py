@@ -53,7 +53,7 @@ def write_yolo_labels(path: Path, labels, size: tuple[int, int]) -> int:
 
 
 def make_dataset(scenarios: Sequence[str], out: Path, *, frames: int = 1500, val_share: float = 0.15,
-                 seed: int = 0, warmup: float = 300.0, every: float = 7.0,
+                 seed: int = 0, warmup: float = 600.0, every: float = 4.0,
                  progress: Callable[[int, int], None] | None = None) -> dict:
     """Render about ``frames`` labelled frames from ``scenarios`` into ``out`` (see module doc).
 
