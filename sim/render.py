@@ -129,8 +129,8 @@ class Scene:
         uv = np.clip(uv, -4 * w, 4 * w)
         cv2.fillPoly(img, [np.round(uv * 4).astype(np.int32)], colour, lineType=cv2.LINE_AA, shift=2)
 
-    def frame(self, fleet: Fleet, style: Style, rng: np.random.Generator, *, min_visible: float = 0.35,
-              min_px: float = 5.0, max_depth: float = 160.0) -> tuple[np.ndarray, list[Label]]:
+    def frame(self, fleet: Fleet, style: Style, rng: np.random.Generator, *, min_visible: float = 0.4,
+              min_px: float = 10.0, max_depth: float = 160.0) -> tuple[np.ndarray, list[Label]]:
         """Draw the fleet; returns the BGR ``uint8`` image and the labels of visible vehicles."""
         cam = self.cam
         w, h = cam.size

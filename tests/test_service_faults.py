@@ -199,3 +199,46 @@ def test_only_enrolled_workers_can_deliver_counts(tmp_path):
             s.close(0)
     finally:
         _stop(brain)
+
+
+def test_killed_worker_puts_its_intersection_on_fallback_and_a_new_one_recovers(tmp_path):
+    """Vision sensing with the real detector: the worker dies mid-run, then a new one starts."""
+    from vision.detector import WEIGHTS
+
+    assert WEIGHTS.exists()
+    cams = tmp_path / "cams.json"
+    subprocess.run(EXE + ["cameras", "--scenario", "single", "--out", str(cams)], check=True, cwd=ROOT,
+                   capture_output=True)
+    intake, dec, frames = _free_ports(3)
+    brain = _start(["serve", "--scenario", "single", "--controller", "mpc", "--cameras", str(cams), "--intake",
+                    f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}"], tmp_path / "brain.log")
+    worker_args = ["worker", "--config", str(cams), "--frames", f"tcp://127.0.0.1:{frames}", "--connect",
+                   f"tcp://127.0.0.1:{intake}"]
+    worker = _start(worker_args, tmp_path / "worker1.log")
+    time.sleep(3.0)
+    trace = tmp_path / "trace.jsonl"
+    sim = _start(["sim", "--scenario", "single", "--sensing", "vision", "--cameras", str(cams), "--end", "150",
+                  "--frames", f"tcp://127.0.0.1:{frames}", "--brain", f"tcp://127.0.0.1:{intake}", "--decisions",
+                  f"tcp://127.0.0.1:{dec}", "--json", str(tmp_path / "rec.json"), "--trace", str(trace)],
+                 tmp_path / "sim.log")
+    try:
+        _wait_for(lambda: len(_trace(trace)) >= 20, 120, "20 decision steps")
+        assert _trace(trace)[-1]["fallback"] == 0  # cameras are live: the optimiser drives
+        worker.kill()
+        killed = time.time()
+        worker.wait()
+        _wait_for(lambda: sum(1 for r in _trace(trace) if r["wall"] > killed) >= 4, 120, "steps after the kill")
+        worker = _start(worker_args, tmp_path / "worker2.log")
+        restarted = time.time()
+        _wait_for(lambda: sim.poll() is not None, 300, "the sim to finish")
+    finally:
+        _stop(sim)
+        _stop(worker)
+        _stop(brain)
+    rows = _trace(trace)
+    after = [r for r in rows if r["wall"] > killed]
+    assert after[0]["fallback"] == 1 or after[1]["fallback"] == 1  # within 2 decision steps
+    assert all(r["brain"] for r in rows)  # the brain kept deciding; only the camera was gone
+    assert any(r["fallback"] == 0 for r in rows if r["wall"] > restarted + 5.0), "no recovery with a new worker"
+    rec = json.loads((tmp_path / "rec.json").read_text())
+    assert rec["complete"] and rec["safety_violations"] == 0
