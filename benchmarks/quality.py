@@ -38,6 +38,7 @@ class Job:
     timing: Timing
     end: float | None = None
     options: dict | None = None
+    report: str | None = None  # folder: record the run's report data there
 
 
 def plain_sumo_record(scenario: Scenario, seed: int) -> dict:
@@ -70,7 +71,16 @@ def _work(job: Job, conn) -> None:  # runs in a child process
             from sim.loop import run_scenario
 
             ctrl = make(job.controller, job.options)
-            rec = run_scenario(job.scenario, ctrl, seed=job.seed, timing=job.timing, end=job.end).to_dict()
+            recorder, extra = None, ()
+            if job.report:
+                from sim.record import Recorder
+
+                recorder = Recorder(Path(job.report) / f"{job.scenario.name}_{job.controller}_{job.seed}")
+                extra = recorder.sumo_args(job.scenario)
+            rec = run_scenario(job.scenario, ctrl, seed=job.seed, timing=job.timing, end=job.end, extra=extra,
+                               on_step=recorder).to_dict()
+            if recorder is not None:
+                recorder.save(record=rec)
     except Exception as e:  # a failed run becomes a record with the reason, never a lost benchmark
         rec = _error_record(job, f"{type(e).__name__}: {e}")
     conn.send(rec)

@@ -107,8 +107,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.sensing:
         return _run_services(args, scenario)
     ctrl = make(args.controller, _options(args, [args.controller]))
+    recorder, extra = None, ()
+    if args.report:
+        from sim.record import Recorder
+
+        recorder = Recorder(args.report / f"{scenario.name}_{args.controller}_{args.seed}")
+        extra = recorder.sumo_args(scenario)
     rec = run_scenario(scenario, ctrl, seed=args.seed, timing=_timing(args), gui=args.gui,
-                       out_dir=args.keep_trips, end=args.end, progress=progress)
+                       out_dir=args.keep_trips, end=args.end, progress=progress, extra=extra, on_step=recorder)
+    if recorder is not None:
+        from benchmarks.report import build_report
+
+        recorder.save(record=rec.to_dict())
+        print(f"report: {build_report(args.report)}", file=sys.stderr)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     d = rec.to_dict()
@@ -154,7 +165,9 @@ def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args:
     scens = [_scenario(s) for s in scenarios]  # every scenario checked before anything runs
     timing = _timing(args)
     opts = _options(args, controllers)
-    jobs = [Job(s, c, seed, timing, args.end, opts if c == "mpc" else None)
+    report = getattr(args, "report", None)
+    jobs = [Job(s, c, seed, timing, args.end, opts if c == "mpc" else None,
+                str(report) if report and c != PLAIN else None)
             for s in scens for c in controllers for seed in seeds]
     order = [(s.name, c) for s in scens for c in controllers]
     records: list[dict] = []
@@ -168,7 +181,12 @@ def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args:
 
     workers = args.jobs or min(os.cpu_count() or 1, len(jobs))
     run_jobs(jobs, workers, done)
-    return write_results(records, order, json_path, md_path, title)
+    rows = write_results(records, order, json_path, md_path, title)
+    if report:
+        from benchmarks.report import build_report
+
+        print(f"report: {build_report(Path(report), title)}", file=sys.stderr)
+    return rows
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -253,6 +271,13 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from benchmarks.report import build_report
+
+    print(build_report(args.folder, args.title))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="citybrain",
@@ -272,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gui", action="store_true", help="watch in sumo-gui (through TraCI)")
     p.add_argument("--end", type=float, help="stop at this simulation time instead of the scenario's end")
     p.add_argument("--keep-trips", type=Path, help="keep SUMO's tripinfo.xml in this folder")
+    p.add_argument("--report", type=Path, help="record the run and write an HTML report into this folder")
     p.add_argument("--sensing", choices=["truth", "vision"],
                    help="run as separate processes over ZeroMQ (sim, brain and, for vision, camera workers) "
                         "with the brain sensing through SUMO's detectors (truth) or the cameras (vision)")
@@ -294,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add a 'plain-sumo' row: the sumo binary alone with the scenario's own programs")
     p.add_argument("--jobs", type=int, default=0, help="runs in parallel (default: one per core)")
     p.add_argument("--end", type=float, help="stop every run at this simulation time")
+    p.add_argument("--report", type=Path, help="record every run and write an HTML report (HCM tables, plots, "
+                                              "CSV) into this folder")
     _mpc_args(p)
     _timing_args(p)
     p.set_defaults(func=cmd_bench)
@@ -320,6 +348,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="Optimiser decision time per control step", help="heading of the table")
     p.add_argument("--warm-cache", action="store_true", help="let numba load compiled kernels from its cache")
     p.set_defaults(func=cmd_bench_kernel)
+
+    p = sub.add_parser("report", help="HTML report (HCM tables, plots) and CSV from runs recorded with --report")
+    p.add_argument("folder", type=Path, help="the folder given to bench/run --report")
+    p.add_argument("--title", default="citybrain report")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("scenarios", help="list or regenerate the own scenario library")
     p.add_argument("action", choices=["list", "generate"])

@@ -122,6 +122,11 @@ class SumoBackend:
         return self._now
 
     @property
+    def lanes(self) -> tuple[str, ...]:
+        """The watched lanes, in the order of the readings."""
+        return self._lanes
+
+    @property
     def end(self) -> float | None:
         e = float(self.ts.simulation.getEndTime())
         return e if e >= 0 else None

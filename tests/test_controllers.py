@@ -93,3 +93,16 @@ def test_critical_lanes_do_not_count_a_lane_twice():
                      ((0, 4), (0, 5), (1, 6), (1, 7)), (0, 1), (4, 5, 6, 7), 3.0, 0.0)
     lanes = critical_lanes(x)
     assert [list(v) for v in lanes] == [[0], [], [1]]
+
+
+@pytest.mark.sumo
+def test_plan_fallback_reproduces_the_scenarios_own_program():
+    """``plan`` (the service's fallback) drives the actuator through the scenario's own timings."""
+    from sim.loop import run_scenario
+    from sim.scenario import load_scenario
+
+    sc = load_scenario("single")
+    own = run_scenario(sc, "fixed", end=900)
+    plan = run_scenario(sc, "plan", end=900)
+    assert plan.safety_violations == 0 and plan.switches > 20
+    assert plan.avg_delay_s == pytest.approx(own.avg_delay_s, rel=0.02)

@@ -1,0 +1,207 @@
+"""What a run leaves for the engineer's report: per-approach series, signal timelines, trajectories.
+
+:class:`Recorder` rides on the run loop (``on_step``) and keeps, per signalised approach (the
+incoming edge of a signal): halted vehicles in its 200 m zone (sampled), the share of time it
+showed green, vehicles that crossed its stop line, and SUMO's edge data (time loss per vehicle,
+every ``period`` seconds, from an ``<edgeData>`` output it adds to the run). Per signal it keeps
+the timeline of what was shown (each green phase, yellow, red), and along a corridor (a chain of
+signalised edges) the vehicles' positions for a time-space diagram. :meth:`Recorder.save`
+writes one JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import traci.constants as tc
+
+__all__ = ["Recorder", "read_edgedata"]
+
+
+def read_edgedata(path: Path) -> list[dict]:
+    """Intervals of SUMO edge data: ``[{begin, end, edges: {edge: {left, timeLoss, ...}}}]``."""
+    if not Path(path).exists():
+        return []
+    out = []
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError:  # a run cut short leaves the file unterminated: keep what is complete
+        return out
+    for iv in root.iter("interval"):
+        edges = {}
+        for e in iv.iter("edge"):
+            edges[e.get("id")] = {k: float(v) for k, v in e.attrib.items() if k != "id" and _isnum(v)}
+        out.append({"begin": float(iv.get("begin")), "end": float(iv.get("end")), "edges": edges})
+    return out
+
+
+def _isnum(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+class Recorder:
+    """Collects a run's report data (see the module docstring).
+
+    Args:
+        out: folder for the edge-data output and the saved JSON.
+        period: edge-data interval (s); sample_s: queue sampling interval (s).
+        corridor: record trajectories along the longest chain of signalised edges.
+    """
+
+    def __init__(self, out: Path, *, period: float = 300.0, sample_s: float = 5.0, corridor: bool = True) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.period = period
+        self.sample_s = sample_s
+        self.want_corridor = corridor
+        self.edgedata = self.out / "edgedata.xml"
+        self._ready = False
+        self._next_sample = -1.0
+        self.samples_t: list[float] = []
+
+    def sumo_args(self, scenario) -> list[str]:
+        """SUMO options adding the edge-data output to the scenario's own additional files."""
+        add = self.out / "citybrain-edgedata.add.xml"
+        add.write_text(f'<additional><edgeData id="citybrain" file="{self.edgedata.resolve()}" period="{self.period:g}" '
+                       'excludeEmpty="true"/></additional>\n')
+        files = [str(p) for p in scenario.additional] + [str(add.resolve())]
+        return ["--additional-files", ",".join(files)]
+
+    def _setup(self, b) -> None:
+        ts = b.ts
+        self.lanes = list(b.lanes)
+        index = {ln: i for i, ln in enumerate(self.lanes)}
+        self.tls = list(b.shown_states())
+        self.approaches = []  # (tls, edge, lane indices, link indices)
+        self.greens: dict[str, list[frozenset]] = {}
+        for t in self.tls:
+            links = ts.trafficlight.getControlledLinks(t)
+            by_edge: dict[str, tuple[set, set]] = {}
+            for k, link in enumerate(links):
+                if not link or link[0][0].startswith(":"):
+                    continue
+                ln = link[0][0]
+                e = ts.lane.getEdgeID(ln)
+                lanes, lk = by_edge.setdefault(e, (set(), set()))
+                if ln in index:
+                    lanes.add(index[ln])
+                lk.add(k)
+            for e, (lanes, lk) in sorted(by_edge.items()):
+                storage = sum(ts.lane.getLength(self.lanes[i]) for i in lanes)
+                self.approaches.append({"tls": t, "edge": e, "lanes": sorted(lanes), "links": sorted(lk),
+                                        "n_lanes": len(lanes), "storage_m": storage,
+                                        "speed": max(ts.lane.getMaxSpeed(self.lanes[i]) for i in lanes) if lanes else 13.9})
+            prog = ts.trafficlight.getAllProgramLogics(t)
+            phases = prog[0].phases if prog else []
+            self.greens[t] = [frozenset(i for i, c in enumerate(p.state) if c in "Gg") for p in phases
+                              if any(c in "Gg" for c in p.state) and not any(c in "yY" for c in p.state)]
+        na = len(self.approaches)
+        self.queue: list[list[float]] = []
+        self.green_steps = np.zeros(na)
+        self.steps = 0
+        self.depart0 = None
+        self.timeline: dict[str, list[list]] = {t: [] for t in self.tls}
+        self.corridor = self._find_corridor(ts) if self.want_corridor else []
+        self.traj: list[tuple[float, str, float]] = []
+        self._corr_pos = {}
+        if self.corridor:
+            off = 0.0
+            for e in self.corridor:
+                self._corr_pos[e] = off
+                off += ts.lane.getLength(f"{e}_0")
+                ts.edge.subscribe(e, (tc.LAST_STEP_VEHICLE_ID_LIST,))
+        self._ready = True
+
+    def _find_corridor(self, ts) -> list[str]:
+        """The longest chain of edges that passes at least three signals (empty when none)."""
+        signal_edges = {a["edge"] for a in self.approaches}
+        best: list[str] = []
+        for start in sorted(signal_edges):
+            chain, e, seen = [start], start, {start}
+            while True:
+                nxt = None
+                for ln in range(ts.edge.getLaneNumber(e)):
+                    for link in ts.lane.getLinks(f"{e}_{ln}"):
+                        cand = ts.lane.getEdgeID(link[0])
+                        # straight on: the candidate continues in the same direction
+                        if cand not in seen and not cand.startswith(":") and _straight(ts, e, cand):
+                            nxt = cand
+                if nxt is None:
+                    break
+                chain.append(nxt)
+                seen.add(nxt)
+                e = nxt
+            if sum(1 for x in chain if x in signal_edges) >= 3 and len(chain) > len(best):
+                best = chain
+        return best
+
+    def __call__(self, b) -> None:
+        if not self._ready:
+            self._setup(b)
+        now = b.time
+        shown = b.shown_states()
+        self.steps += 1
+        for k, a in enumerate(self.approaches):
+            st = shown.get(a["tls"], "")
+            if any(i < len(st) and st[i] in "Gg" for i in a["links"]):
+                self.green_steps[k] += 1
+        for t in self.tls:
+            st = shown.get(t, "")
+            if any(c in "yY" for c in st):
+                kind = "yellow"
+            else:
+                g = frozenset(i for i, c in enumerate(st) if c in "Gg")
+                kind = next((f"phase {k}" for k, ph in enumerate(self.greens[t]) if g and g == ph), "red" if not g else "green")
+            tl = self.timeline[t]
+            if tl and tl[-1][2] == kind:
+                tl[-1][1] = now
+            else:
+                tl.append([now, now, kind])
+        if now >= self._next_sample:
+            self._next_sample = now + self.sample_s
+            r = b.read()
+            if self.depart0 is None:
+                self.depart0 = r.departures.copy()
+            self.samples_t.append(now)
+            self.queue.append([float(r.halting[a["lanes"]].sum()) for a in self.approaches])
+            self._departures = r.departures.copy()
+            if self.corridor:
+                res = b.ts.edge.getAllSubscriptionResults()
+                for e, base in self._corr_pos.items():
+                    for v in res.get(e, {}).get(tc.LAST_STEP_VEHICLE_ID_LIST, ()):
+                        self.traj.append((now, v, base + b.ts.vehicle.getLanePosition(v)))
+
+    def save(self, name: str = "report-data.json", record: dict | None = None) -> Path:
+        """Write everything recorded (and the run's record) to ``out/name``."""
+        if not self._ready:
+            raise RuntimeError("nothing recorded (the run did not start)")
+        dep = (self._departures - self.depart0) if self.depart0 is not None else np.zeros(len(self.lanes))
+        data = {
+            "record": record or {},
+            "period": self.period, "sample_s": self.sample_s, "steps": self.steps,
+            "approaches": [dict(a, green_share=float(self.green_steps[k] / max(self.steps, 1)),
+                                crossed=float(dep[a["lanes"]].sum())) for k, a in enumerate(self.approaches)],
+            "samples_t": self.samples_t, "queue": self.queue,
+            "timeline": self.timeline, "corridor": self.corridor,
+            "trajectories": [list(x) for x in self.traj[:200_000]],
+            "edgedata": read_edgedata(self.edgedata),
+        }
+        path = self.out / name
+        path.write_text(json.dumps(data))
+        return path
+
+
+def _straight(ts, a: str, b: str) -> bool:
+    sa = ts.lane.getShape(f"{a}_0")
+    sb = ts.lane.getShape(f"{b}_0")
+    da = np.subtract(sa[-1], sa[-2])
+    db = np.subtract(sb[1], sb[0])
+    na, nb = np.hypot(*da), np.hypot(*db)
+    return bool(na > 0 and nb > 0 and np.dot(da, db) / (na * nb) > 0.95)
