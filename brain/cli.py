@@ -67,7 +67,7 @@ def _options(args: argparse.Namespace, controllers: list[str]) -> dict | None:
     from brain.controllers.mpc import MpcConfig
 
     MpcConfig.from_mapping(opts)
-    if "mpc" not in controllers:
+    if not any(c.split("+")[0] == "mpc" for c in controllers):
         raise ValueError("--mpc options given but the optimiser (mpc) is not among the controllers")
     return opts
 
@@ -87,8 +87,13 @@ def _controller_names() -> list[str]:
 def _check_controllers(names: list[str]) -> None:
     known = set(_controller_names())
     for n in names:
-        if n not in known:
-            raise SystemExit(f"citybrain: unknown controller {n!r} (known: {', '.join(sorted(known))})")
+        base = n[: -len("+priority")] if n.endswith("+priority") else n
+        if base not in known:
+            raise SystemExit(f"citybrain: unknown controller {n!r} (known: {', '.join(sorted(known))}, "
+                             "each also as NAME+priority)")
+        if base != n and base in ("fixed", "actuated"):
+            raise SystemExit(f"citybrain: {n!r}: SUMO runs {base} itself, so it cannot be pre-empted; "
+                             "use plan+priority (the same fixed-time plan through the actuator)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -166,7 +171,7 @@ def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args:
     timing = _timing(args)
     opts = _options(args, controllers)
     report = getattr(args, "report", None)
-    jobs = [Job(s, c, seed, timing, args.end, opts if c == "mpc" else None,
+    jobs = [Job(s, c, seed, timing, args.end, opts if c.split("+")[0] == "mpc" else None,
                 str(report) if report and c != PLAIN else None)
             for s in scens for c in controllers for seed in seeds]
     order = [(s.name, c) for s in scens for c in controllers]
@@ -271,6 +276,31 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_emergency(args: argparse.Namespace) -> int:
+    from benchmarks.emergency import bench_emergency, write
+    from benchmarks.quality import progress_bar
+
+    seeds = args.seed or [1, 2, 3]
+
+    def done(rec: dict, n: int, total: int) -> None:
+        progress_bar(n, total, f"{rec['scenario']} x {rec['controller']} (seed {rec['seed']})")
+
+    rows = bench_emergency(args.scenario or ["grid4x4", "arterial"], seeds, Path(args.work), every_s=args.every,
+                           workers=args.jobs or os.cpu_count() or 1, progress=done)
+    for p in (args.json, args.markdown):
+        if p:
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+    print(write(rows, args.every, args.json and Path(args.json), args.markdown and Path(args.markdown)), end="")
+    return 0
+
+
+def cmd_emergency_scenario(args: argparse.Namespace) -> int:
+    from scenarios.emergency import add_emergency
+
+    print(add_emergency(args.scenario, Path(args.out), every_s=args.every, seed=args.seed))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.report import build_report
 
@@ -348,6 +378,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="Optimiser decision time per control step", help="heading of the table")
     p.add_argument("--warm-cache", action="store_true", help="let numba load compiled kernels from its cache")
     p.set_defaults(func=cmd_bench_kernel)
+
+    p = sub.add_parser("bench-emergency", help="emergency vehicles' travel time with and without priority")
+    p.add_argument("--scenario", action="append", help="scenario (repeatable; default grid4x4 and arterial)")
+    p.add_argument("--seed", type=int, action="append", help="seeds (default 1, 2, 3)")
+    p.add_argument("--every", type=float, default=300.0, help="one emergency vehicle every this many seconds")
+    p.add_argument("--work", default="runs/emergency", help="where the scenarios with emergency vehicles go")
+    p.add_argument("--jobs", type=int, default=0)
+    p.add_argument("--json")
+    p.add_argument("--markdown")
+    p.set_defaults(func=cmd_bench_emergency)
+
+    p = sub.add_parser("add-emergency", help="write a copy of a scenario with emergency vehicles added")
+    p.add_argument("--scenario", required=True)
+    p.add_argument("--out", required=True, help="folder; the copy goes to OUT/<name>-ev/")
+    p.add_argument("--every", type=float, default=300.0, help="one emergency vehicle every this many seconds")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_emergency_scenario)
 
     p = sub.add_parser("report", help="HTML report (HCM tables, plots) and CSV from runs recorded with --report")
     p.add_argument("folder", type=Path, help="the folder given to bench/run --report")

@@ -159,6 +159,9 @@ class Readings:
         arrivals: vehicles that have entered the lane itself since the start (cumulative).
         departures: vehicles that have left the lane itself since the start (cumulative): for an
             incoming lane, the stop-line count.
+        emergency: emergency vehicles' upcoming signalised movements, each ``(in_lane, out_lane,
+            distance_m)`` (lane indices; the distance to the stop line), as their transponders
+            report them; empty when none is on the road.
     """
 
     time: float
@@ -166,6 +169,7 @@ class Readings:
     halting: np.ndarray
     arrivals: np.ndarray
     departures: np.ndarray
+    emergency: tuple[tuple[int, int, float], ...] = ()
 
     def __post_init__(self) -> None:
         n = self.vehicles.shape

@@ -80,6 +80,9 @@ class SumoBackend:
         self._veh = self._halt = np.zeros(0)  # per sensed lane, as of the last step
         self._halt_key: tuple[int, ...] | None = None
         self._halt_row = np.zeros(0)
+        self._evs: set[str] = set()
+        self._links: dict[str, list] = {}
+        self.emergency_reach_m = 500.0
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -311,6 +314,12 @@ class SumoBackend:
             self._now = float(self.ts.simulation.getTime())
         except Exception as e:
             raise SumoError(f"SUMO died at t={self._now:g}: {_first_line(e)}") from None
+        sim = self.ts.simulation
+        for v in sim.getDepartedIDList():
+            if self.ts.vehicle.getVehicleClass(v) == "emergency":
+                self._evs.add(v)
+        if self._evs:
+            self._evs.difference_update(sim.getArrivedIDList())
         res = self.ts.lane.getAllSubscriptionResults()
         self._veh = np.array([res[x][tc.LAST_STEP_VEHICLE_NUMBER] for x in self._sensed], dtype=np.float64)
         self._halt = np.array([res[x][tc.LAST_STEP_VEHICLE_HALTING_NUMBER] for x in self._sensed], dtype=np.float64)
@@ -324,9 +333,33 @@ class SumoBackend:
                 self._prev_ids[i] = tuple(ids)
 
     def read(self) -> Readings:
-        """Current lane readings (vehicles, queue, cumulative arrivals and departures)."""
+        """Current lane readings (vehicles, queue, cumulative arrivals and departures, emergency vehicles)."""
         veh, halt = self._weights @ self._veh, self._weights @ self._halt
-        return Readings(self.time, veh, halt, self._arrivals.astype(np.float64), self._departures.astype(np.float64))
+        return Readings(self.time, veh, halt, self._arrivals.astype(np.float64), self._departures.astype(np.float64),
+                        self._emergency())
+
+    def _emergency(self) -> tuple[tuple[int, int, float], ...]:
+        """Upcoming signalised movements of every emergency vehicle within ``emergency_reach_m``."""
+        if not self._evs:
+            return ()
+        index = {ln: i for i, ln in enumerate(self._lanes)}
+        out = []
+        for v in sorted(self._evs):
+            try:
+                nxt = self.ts.vehicle.getNextTLS(v)
+            except Exception:  # it arrived between steps
+                continue
+            for tls, link, dist, _state in nxt:
+                if dist > self.emergency_reach_m:
+                    break
+                links = self._links.get(tls)
+                if links is None:
+                    links = self._links[tls] = list(self.ts.trafficlight.getControlledLinks(tls))
+                if link < len(links) and links[link]:
+                    a, b = links[link][0][0], links[link][0][1]
+                    if a in index and b in index:
+                        out.append((index[a], index[b], float(dist)))
+        return tuple(out)
 
     def halting_on(self, lanes: Sequence[int]) -> float:
         """Halted vehicles in the sensing zones of ``lanes`` (indices into the network's lanes)."""

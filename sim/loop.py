@@ -65,6 +65,10 @@ class RunRecord:
     violation_kinds: dict[str, int] = field(default_factory=dict)
     complete: bool = True
     error: str | None = None
+    ev_trips: int = 0
+    ev_avg_trip_time_s: float | None = None
+    ev_avg_delay_s: float | None = None
+    others_avg_delay_s: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -167,6 +171,10 @@ def run_scenario(
         violation_kinds=dict(state.monitor.counts) if state.monitor else {},
         complete=error is None and trips.complete,
         error=error,
+        ev_trips=trips.ev_trips,
+        ev_avg_trip_time_s=trips.ev_avg_trip_time_s,
+        ev_avg_delay_s=trips.ev_avg_delay_s,
+        others_avg_delay_s=trips.others_avg_delay_s,
     )
     if state.monitor and state.monitor.kept:
         for v in state.monitor.kept[:5]:

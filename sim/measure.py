@@ -26,6 +26,9 @@ class TripStats:
         avg_trip_time_s: mean duration of arrived trips.
         avg_wait_s: mean waiting time (time spent below 0.1 m/s) per vehicle.
         complete: False when the file was cut short (SUMO died); the figures cover what was read.
+        ev_trips: emergency vehicles (type id starting with ``emergency``) among the trips;
+        ev_avg_trip_time_s / ev_avg_delay_s: their mean duration (arrived) and delay;
+        others_avg_delay_s: the mean delay of every other vehicle.
     """
 
     vehicles: int
@@ -34,23 +37,37 @@ class TripStats:
     avg_trip_time_s: float
     avg_wait_s: float
     complete: bool = True
+    ev_trips: int = 0
+    ev_avg_trip_time_s: float | None = None
+    ev_avg_delay_s: float | None = None
+    others_avg_delay_s: float | None = None
 
 
 def read_tripinfo(path: Path) -> TripStats:
     """Aggregate a tripinfo file; a truncated file gives the figures of the trips it holds."""
     n = arrived = 0
     delay = trip = wait = 0.0
+    ev_n = ev_arr = 0
+    ev_delay = ev_trip = 0.0
     complete = True
     try:
         for _event, el in ET.iterparse(path):
             if el.tag != "tripinfo":
                 continue
             n += 1
-            delay += float(el.get("timeLoss", 0.0)) + float(el.get("departDelay", 0.0))
+            d = float(el.get("timeLoss", 0.0)) + float(el.get("departDelay", 0.0))
+            delay += d
             wait += float(el.get("waitingTime", 0.0))
-            if float(el.get("arrival", -1.0)) >= 0:
+            done = float(el.get("arrival", -1.0)) >= 0
+            if done:
                 arrived += 1
                 trip += float(el.get("duration", 0.0))
+            if el.get("vType", "").startswith("emergency"):
+                ev_n += 1
+                ev_delay += d
+                if done:
+                    ev_arr += 1
+                    ev_trip += float(el.get("duration", 0.0))
             el.clear()
     except ET.ParseError:
         complete = False
@@ -64,4 +81,8 @@ def read_tripinfo(path: Path) -> TripStats:
         avg_trip_time_s=trip / arrived if arrived else nan,
         avg_wait_s=wait / n if n else nan,
         complete=complete,
+        ev_trips=ev_n,
+        ev_avg_trip_time_s=ev_trip / ev_arr if ev_arr else None,
+        ev_avg_delay_s=ev_delay / ev_n if ev_n else None,
+        others_avg_delay_s=(delay - ev_delay) / (n - ev_n) if n > ev_n else None,
     )

@@ -68,9 +68,15 @@ def register(cls: type[Controller]) -> type[Controller]:
 def make(name: str, options: dict | None = None) -> Controller:
     """A new controller by registry name; an unknown name raises ``KeyError`` listing the known ones.
 
+    ``NAME+priority`` wraps it in emergency-vehicle pre-emption (:mod:`brain.controllers.priority`).
+
     ``options`` configure a controller that has a ``Config`` class (built with its
     ``from_mapping``, so unknown keys raise ``ValueError``); others take none.
     """
+    if name.endswith("+priority"):
+        from brain.controllers.priority import Priority
+
+        return Priority(make(name[: -len("+priority")], options))
     try:
         cls = _REGISTRY[name]
     except KeyError:
