@@ -44,13 +44,16 @@ def _timing_args(p: argparse.ArgumentParser) -> None:
                    help="all-red after yellow (default: the scenario program's own, usually 0)")
     g.add_argument("--min-green", type=float, default=5.0, help="minimum green (default 5)")
     g.add_argument("--max-green", type=float, default=120.0, help="maximum green (default 120)")
+    g.add_argument("--clearance", choices=["fixed", "ite"], default="fixed",
+                   help="fixed: --yellow/--all-red everywhere (RESCO's rule); ite: each intersection's own from the "
+                        "ITE formulas (approach speed limit, crossing width)")
 
 
 def _timing(args: argparse.Namespace):
     from brain.timing import Timing
 
     return Timing(step=args.step, yellow=args.yellow, all_red=args.all_red,
-                  min_green=args.min_green, max_green=args.max_green)
+                  min_green=args.min_green, max_green=args.max_green, clearance=getattr(args, "clearance", "fixed"))
 
 
 def _options(args: argparse.Namespace, controllers: list[str]) -> dict | None:
@@ -301,6 +304,22 @@ def cmd_emergency_scenario(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_timing(args: argparse.Namespace) -> int:
+    from sim.backend import SumoBackend
+    from sim.clearance import check_timing
+
+    scenario = _scenario(args.scenario)
+    with SumoBackend(scenario) as b:
+        found = check_timing(b.ts, args.min_green)
+        n_tls = len(b.ts.trafficlight.getIDList())
+    if args.json:
+        Path(args.json).write_text(json.dumps(found, indent=1) + "\n")
+    for f in found:
+        print(f"{f['tls']:<12} phase {f['phase']:<3} {f['rule']:<32} has {f['have']:g} s, needs {f['need']}")
+    print(f"{scenario.name}: {len(found)} finding(s) in {n_tls} signal program(s)")
+    return 0 if not found else 4
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.report import build_report
 
@@ -378,6 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="Optimiser decision time per control step", help="heading of the table")
     p.add_argument("--warm-cache", action="store_true", help="let numba load compiled kernels from its cache")
     p.set_defaults(func=cmd_bench_kernel)
+
+    p = sub.add_parser("check-timing", help="report the scenario's own signal plans that break the timing rules "
+                                             "(ITE yellow and all-red, 3-6 s yellow, minimum green, pedestrians)")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO)
+    p.add_argument("--min-green", type=float, default=5.0)
+    p.add_argument("--json", help="also write the findings to this JSON file")
+    p.set_defaults(func=cmd_check_timing)
 
     p = sub.add_parser("bench-emergency", help="emergency vehicles' travel time with and without priority")
     p.add_argument("--scenario", action="append", help="scenario (repeatable; default grid4x4 and arterial)")

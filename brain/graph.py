@@ -98,12 +98,12 @@ class CompiledNetwork:
         return len(self.slot_lane)
 
 
-def compile_network(network: Network, yellow: float, all_red: float | None) -> CompiledNetwork:
+def compile_network(network: Network, yellow: float | None, all_red: float | None) -> CompiledNetwork:
     """Flatten ``network`` for the kernels.
 
     Args:
         network: the controllers' model.
-        yellow: yellow time the actuator inserts (s).
+        yellow: yellow time the actuator inserts (s); ``None`` takes each intersection's own.
         all_red: all-red after yellow (s); ``None`` takes each intersection's own.
     """
     slot_ptr, slot_lane, slot_owner = [0], [], []
@@ -136,7 +136,7 @@ def compile_network(network: Network, yellow: float, all_red: float | None) -> C
                     share[pos[a]] += PERMISSIVE_SHARE
             serve.extend((share / np.maximum(n_links, 1)).tolist())
         serve_ptr.append(len(serve))
-        lost.append(yellow + (all_red if all_red is not None else x.all_red_s))
+        lost.append((x.yellow_s if yellow is None else yellow) + (all_red if all_red is not None else x.all_red_s))
     # outgoing links per slot, and where each leads
     downstream: dict[int, list[tuple[int, float]]] = {}
     for o, ln, dist in network.feeds:

@@ -17,6 +17,10 @@ class Timing:
         all_red: all-red time after yellow; ``None`` takes the scenario program's own.
         min_green: shortest green the actuator lets a controller end.
         max_green: longest green; the actuator ends it at this age whatever the controller asks.
+        clearance: ``fixed`` (``yellow`` and ``all_red`` everywhere) or ``ite`` (each
+            intersection's own from the ITE formulas: yellow from its approach speed limit,
+            clamped to 3-6 s; all-red from its crossing width; set on ``Intersection.yellow_s``
+            and ``all_red_s`` by the loop).
     """
 
     step: float = 10.0
@@ -24,10 +28,15 @@ class Timing:
     all_red: float | None = None
     min_green: float = 5.0
     max_green: float = 120.0
+    clearance: str = "fixed"
 
     def __post_init__(self) -> None:
+        if self.clearance not in ("fixed", "ite"):
+            raise ValueError(f"Timing.clearance must be 'fixed' or 'ite', got {self.clearance!r}")
         for f in fields(self):
             v = getattr(self, f.name)
+            if isinstance(v, str):
+                continue
             if v is not None and v < 0:
                 raise ValueError(f"Timing.{f.name} must be >= 0, got {v}")
         if self.step <= 0:
@@ -36,6 +45,16 @@ class Timing:
             raise ValueError("Timing.yellow must be > 0: the actuator never switches without yellow")
         if self.max_green < self.min_green:
             raise ValueError(f"Timing.max_green ({self.max_green}) is below min_green ({self.min_green})")
+
+    def yellow_of(self, x) -> float:
+        """Yellow the actuator shows at intersection ``x``."""
+        return x.yellow_s if self.clearance == "ite" else self.yellow
+
+    def all_red_of(self, x) -> float:
+        """All-red after yellow at intersection ``x``."""
+        if self.clearance == "ite" or self.all_red is None:
+            return x.all_red_s
+        return self.all_red
 
     @classmethod
     def from_mapping(cls, values: dict[str, float | None]) -> Timing:

@@ -18,7 +18,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -217,12 +217,16 @@ class _Loop:
                 programs[x.id] = b.program(x.id)
         rules = {t: _native_rules(p) for t, p in programs.items()}
         now = b.time
+        if timing.clearance == "ite":
+            from sim.clearance import with_ite_clearances
+
+            network = with_ite_clearances(b.ts, network)
         if not native:
             for x in network.intersections:
-                all_red = timing.all_red if timing.all_red is not None else x.all_red_s
+                yellow, all_red = timing.yellow_of(x), timing.all_red_of(x)
                 greens = tuple(frozenset(p.green_links) for p in x.phases)
-                rules[x.id] = SafetyRules(greens, timing.min_green, timing.yellow, all_red)
-                m = SignalMachine(x.phases, timing, now, all_red=x.all_red_s)
+                rules[x.id] = SafetyRules(greens, timing.min_green, yellow, all_red)
+                m = SignalMachine(x.phases, replace(timing, yellow=yellow, all_red=all_red), now, all_red=all_red)
                 self.machines.append(m)
                 b.set_state(x.id, m.state)
         self._sent = [m.state for m in self.machines]

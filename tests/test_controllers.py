@@ -106,3 +106,58 @@ def test_plan_fallback_reproduces_the_scenarios_own_program():
     plan = run_scenario(sc, "plan", end=900)
     assert plan.safety_violations == 0 and plan.switches > 20
     assert plan.avg_delay_s == pytest.approx(own.avg_delay_s, rel=0.02)
+
+
+def _ev(links, t=0.0):
+    z = np.zeros(8)
+    return Readings(t, z, z, z, z, tuple(links))
+
+
+def test_priority_preempts_for_an_approaching_emergency_vehicle_then_lets_go():
+    c = make("max-pressure+priority")
+    assert c.name == "max-pressure+priority"
+    c.reset(NET, Timing())
+    heavy_ns = readings([9, 9, 0, 0, 0, 0, 0, 0])  # max-pressure alone wants phase 0 (north-south)
+    assert int(make_and_decide("max-pressure", heavy_ns)) == 0
+    ev = Readings(0.0, heavy_ns.vehicles, heavy_ns.halting, heavy_ns.arrivals, heavy_ns.departures,
+                  ((2, 7, 150.0),))  # an emergency vehicle from the east, 150 m out
+    assert int(c.decide(ev, status())[0]) == 1  # its movement's phase, despite the queues elsewhere
+    far = Readings(0.0, heavy_ns.vehicles, heavy_ns.halting, heavy_ns.arrivals, heavy_ns.departures,
+                   ((2, 7, 900.0),))
+    assert int(c.decide(far, status())[0]) == 0  # beyond reach: normal control
+    assert int(c.decide(heavy_ns, status())[0]) == 0  # passed: normal control again
+    assert c.preemptions == 1
+
+
+def test_priority_nearest_vehicle_wins_and_native_controllers_are_refused():
+    c = make("greedy+priority")
+    c.reset(NET, Timing())
+    r = Readings(0.0, np.zeros(8), np.zeros(8), np.zeros(8), np.zeros(8), ((2, 7, 300.0), (0, 5, 80.0)))
+    assert int(c.decide(r, status(phase=1))[0]) == 0
+    from brain.cli import main
+
+    with pytest.raises(SystemExit, match="plan\\+priority"):
+        main(["run", "--controller", "fixed+priority", "--end", "10"])
+
+
+def make_and_decide(name, r):
+    c = make(name)
+    c.reset(NET, Timing())
+    return c.decide(r, status())[0]
+
+
+@pytest.mark.sumo
+def test_emergency_vehicles_reach_the_brain_and_priority_speeds_them_up(tmp_path):
+    from scenarios.emergency import add_emergency
+    from sim.loop import run_scenario
+    from sim.scenario import load_scenario
+
+    cfg = add_emergency("arterial", tmp_path, every_s=120.0)
+    text = (cfg.parent / "arterial-ev.rou.xml").read_text()
+    assert 'vClass="emergency"' in text and text.count("<vehicle ") >= 10
+    sc = load_scenario(cfg)
+    base = run_scenario(sc, "mpc", end=1500)
+    prio = run_scenario(sc, "mpc+priority", end=1500)
+    assert base.ev_trips == prio.ev_trips >= 8
+    assert prio.ev_avg_delay_s < 0.7 * base.ev_avg_delay_s
+    assert prio.safety_violations == 0

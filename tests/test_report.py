@@ -86,3 +86,30 @@ def test_report_from_recorded_runs_renders_with_all_images(tmp_path):
     m = re.search(r'<body data-images="(\d+)" data-loaded="(\d+)"', dom)
     assert m, "the page did not finish loading in the browser"
     assert int(m.group(1)) >= 6 and m.group(1) == m.group(2)
+
+
+@pytest.mark.sumo
+def test_ite_clearances_drive_the_actuator_and_check_timing_reports_short_ones(tmp_path):
+    from brain.cli import main
+    from brain.timing import Timing
+    from sim.backend import SumoBackend
+    from sim.clearance import check_timing, with_ite_clearances
+    from sim.loop import run_scenario
+    from sim.scenario import load_scenario
+
+    sc = load_scenario("arterial")
+    with SumoBackend(sc) as b:
+        net, _ = b.network()
+        ite = with_ite_clearances(b.ts, net)
+        found = check_timing(b.ts)
+    for x in ite.intersections:  # 50 km/h approaches: 1 + 13.89 / 6.1 = 3.28 s yellow; junction + 6 m at 13.89 m/s
+        assert x.yellow_s == pytest.approx(3.277, abs=0.01)
+        assert 1.0 <= x.all_red_s <= 4.0
+    rules = {f["rule"] for f in found}
+    assert "ITE all-red after yellow" in rules and any(r.startswith("ITE yellow") for r in rules)
+    assert all(f["have"] < (f["need"] if isinstance(f["need"], float) else 99) for f in found if f["rule"] != "yellow 3-6 s")
+    rec = run_scenario(sc, "max-pressure", timing=Timing(clearance="ite"), end=600)
+    base = run_scenario(sc, "max-pressure", end=600)
+    assert rec.safety_violations == 0
+    assert rec.avg_delay_s > base.avg_delay_s  # longer clearances cost time
+    assert main(["check-timing", "--scenario", "arterial", "--json", str(tmp_path / "f.json")]) == 4

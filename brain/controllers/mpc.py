@@ -126,7 +126,9 @@ class Mpc(Controller):
     def reset(self, network: Network, timing: Timing) -> None:
         super().reset(network, timing)
         cfg = self.config
-        self.net: CompiledNetwork = compile_network(network, timing.yellow, timing.all_red)
+        ite = timing.clearance == "ite"
+        self.net: CompiledNetwork = compile_network(network, None if ite else timing.yellow,
+                                                    None if ite else timing.all_red)
         c = self.net
         n, ns = c.n_intersections, c.n_slots
         self.H = max(int(round(cfg.horizon / cfg.dt)), 1)

@@ -71,8 +71,7 @@ class Webster(Controller):
         self._lost = []
         self._plans = []
         for x in network.intersections:
-            all_red = timing.all_red if timing.all_red is not None else x.all_red_s
-            self._lost.append(x.n_phases * (timing.yellow + all_red))
+            self._lost.append(x.n_phases * (timing.yellow_of(x) + timing.all_red_of(x)))
             own = np.array([p.duration for p in x.phases], dtype=np.float64)
             self._plans.append(np.clip(own, timing.min_green, timing.max_green))
         self._history: list[tuple[float, np.ndarray]] = []
