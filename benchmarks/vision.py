@@ -186,8 +186,15 @@ def bench_vision(weights: str | Path, *, scenario: str = "single", seed: int = 1
     ds = make_dataset([scenario], work / "heldout", frames=map_frames, val_share=1.0, seed=seed, warmup=300.0, every=3.0)
     det_metrics = evaluate(weights, work / "heldout" / "data.yaml", run_dir=work / "eval")
     say("counting accuracy (closed loop through the worker)")
-    acc = counting_accuracy(weights, scenario=scenario, seed=seed, duration=duration,
-                            progress=lambda a, b: None)
+    last = [-1]
+
+    def counting_progress(done: float, total: float) -> None:
+        pct = int(100 * done / max(total, 1e-9))
+        if pct // 10 != last[0]:
+            last[0] = pct // 10
+            say(f"counting: {done:.0f}/{total:.0f} s simulated")
+
+    acc = counting_accuracy(weights, scenario=scenario, seed=seed, duration=duration, progress=counting_progress)
     # frames for the speed runs
     with SumoBackend(load_scenario(scenario), seed=seed) as b:
         net, _ = b.network()

@@ -105,10 +105,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_controllers([args.controller])
     scenario = _scenario(args.scenario)
 
+    import time as _time
+
+    t_start = _time.perf_counter()
+
     def progress(done: float, total_s: float) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\r{scenario.name} x {args.controller}: {done:.0f}/{total_s:.0f} s simulated")
-            sys.stderr.flush()
+        rate = done / max(_time.perf_counter() - t_start, 1e-9)
+        end = "" if sys.stderr.isatty() else "\n"
+        sys.stderr.write(f"\r{scenario.name} x {args.controller}: {done:.0f}/{total_s:.0f} s simulated "
+                         f"({rate:.0f}x real time){end}")
+        sys.stderr.flush()
 
     from brain.controllers import make
 

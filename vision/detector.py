@@ -140,6 +140,7 @@ def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 3
     them; returns the card's figures.
     """
     offline()
+    os.environ["YOLO_VERBOSE"] = "True"  # training is long: show ultralytics' progress per epoch
     from ultralytics import YOLO
 
     data_yaml = Path(data_yaml).resolve()
@@ -148,7 +149,7 @@ def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 3
     model = YOLO(str(model_yaml), task="detect")
     model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
                 project=str(run_dir.parent), name=run_dir.name, exist_ok=True, pretrained=False, amp=False,
-                plots=False, seed=seed, deterministic=False, verbose=False, patience=max(10, epochs // 3),
+                plots=False, seed=seed, deterministic=False, verbose=True, patience=max(10, epochs // 3),
                 close_mosaic=max(2, epochs // 8))
     best = run_dir / "weights" / "best.pt"
     metrics = YOLO(str(best)).val(data=str(data_yaml), imgsz=imgsz, batch=batch, device=device, plots=False,
