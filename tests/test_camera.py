@@ -85,9 +85,9 @@ def _road_scene(cam):
 def test_rendered_frame_labels_each_visible_vehicle():
     cam = _cam()
     scene = _road_scene(cam)
-    # three vehicles in a row driving south towards the camera, one hidden far away behind a bus
+    # a car, a truck and a motorcycle in three lanes, driving south towards the camera
     fleet = _fleet([(0, 10, -math.pi / 2, 0, "e_0", 0, 0), (3.2, 25, -math.pi / 2, 0, "e_1", 0, 3),
-                    (-3.2, 40, -math.pi / 2, 0, "e_2", 0, 1)])
+                    (-3.2, 20, -math.pi / 2, 0, "e_2", 0, 1)])
     img, labels = scene.frame(fleet, Style(noise=0.0), np.random.default_rng(0))
     assert img.shape == (320, 512, 3) and img.dtype == np.uint8
     assert sorted(lb.row for lb in labels) == [0, 1, 2]
@@ -101,6 +101,13 @@ def test_rendered_frame_labels_each_visible_vehicle():
     assert none == []
     x1, y1, x2, y2 = (int(v) for v in labels[0].box)
     assert np.abs(img[y1:y2, x1:x2].astype(int) - empty[y1:y2, x1:x2]).mean() > 10
+
+
+def test_tiny_far_vehicles_are_not_labelled():
+    cam = _cam()
+    _, labels = _road_scene(cam).frame(_fleet([(0, 130, -math.pi / 2, 0, "e_0", 0, 1)]), Style(noise=0.0),
+                                       np.random.default_rng(0))
+    assert labels == []  # a motorcycle 150 m away is a few pixels: below the 10 px labelling floor
 
 
 def test_occluded_vehicle_is_not_labelled():
