@@ -69,7 +69,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     cfg = SimConfig(scenario=args.scenario, seed=args.seed, sensing=args.sensing, cameras=args.cameras or "",
                     fps=args.fps, interval=args.interval, lockstep=not args.free_running, timeout_s=args.timeout,
                     frames=args.frames, brain=args.brain, decisions=args.decisions, end=args.end, json=args.json or "",
-                    trace=args.trace or "")
+                    trace=args.trace or "", realtime=args.realtime)
     rec = run_sim(cfg)
     print(json.dumps(rec, default=str))
     return 0 if rec.get("error") is None else 1
@@ -201,6 +201,8 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--fps", type=float, default=4.0, help="camera frames (and simulation steps) per second")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between decisions (default 2)")
     p.add_argument("--free-running", action="store_true", help="do not wait for each step's decision")
+    p.add_argument("--realtime", type=float, default=0.0,
+                   help="pace the simulation: simulated seconds per wall second (1: live; default 0: flat out)")
     p.add_argument("--timeout", type=float, default=5.0, help="wall seconds to wait for a decision (lockstep)")
     p.add_argument("--frames", default=f"tcp://*:{PORTS['frames']}", help="endpoint to publish frames on")
     p.add_argument("--brain", default=f"tcp://127.0.0.1:{PORTS['intake']}", help="the brain's intake")

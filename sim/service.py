@@ -62,6 +62,7 @@ class SimConfig:
     max_green: float = 120.0
     yellow: float = 3.0
     trace: str = ""
+    realtime: float = 0.0  # free-running live use: simulated seconds per wall second (0: as fast as it goes)
 
 
 class RemoteBrain(Controller):
@@ -200,6 +201,23 @@ class _Frames:
         self.pub.close(0)
 
 
+class _Pacer:
+    """Holds the simulation to ``speed`` simulated seconds per wall second (live, free-running use)."""
+
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+        self.t0: tuple[float, float] | None = None
+
+    def __call__(self, backend) -> None:
+        now = time.perf_counter()
+        if self.t0 is None:
+            self.t0 = (now, backend.time)
+            return
+        ahead = (backend.time - self.t0[1]) / self.speed - (now - self.t0[0])
+        if ahead > 0:
+            time.sleep(ahead)
+
+
 def run_sim(cfg: SimConfig) -> dict:
     """Run the scenario under the remote brain; returns (and writes to ``cfg.json``) the record."""
     from sim.loop import run_scenario
@@ -220,10 +238,16 @@ def run_sim(cfg: SimConfig) -> dict:
 
     signal.signal(signal.SIGTERM, on_term)
     time.sleep(0.3)  # let subscribers and the brain connect before the first frames
+    hooks = [h for h in (frames, _Pacer(cfg.realtime) if cfg.realtime > 0 else None) if h is not None]
+
+    def on_step(backend) -> None:
+        for h in hooks:
+            h(backend)
+
     timing = Timing(step=cfg.interval, yellow=cfg.yellow, min_green=cfg.min_green, max_green=cfg.max_green)
     try:
         rec = run_scenario(load_scenario(cfg.scenario), remote, seed=cfg.seed, timing=timing, end=cfg.end,
-                           extra=["--step-length", f"{1.0 / cfg.fps:g}"], on_step=frames)
+                           extra=["--step-length", f"{1.0 / cfg.fps:g}"], on_step=on_step if hooks else None)
         d = rec.to_dict()
     except KeyboardInterrupt:
         d = {"error": "stopped by a signal", "complete": False}
