@@ -98,6 +98,8 @@ class Scene:
         for pts, colour in polys:
             self._fill_ground(img, pts, colour)
         self.background = np.clip(img, 0, 255).astype(np.float32)
+        # unit Gaussian noise, drawn once (twice the frame's height): each frame takes a random window
+        self._noise = rng.standard_normal((2 * h, w, 3)).astype(np.float32)
 
     # -- building from SUMO -------------------------------------------------------------
     @classmethod
@@ -166,8 +168,10 @@ class Scene:
         img *= style.light * np.asarray(style.tint, dtype=np.float32)
         if style.blur > 0:
             img = cv2.GaussianBlur(img, (0, 0), style.blur)
-        img += rng.normal(0, style.noise, img.shape).astype(np.float32)
-        out = np.clip(img, 0, 255).astype(np.uint8)
+        if style.noise > 0:
+            k = int(rng.integers(0, h))
+            img += self._noise[k:k + h] * np.float32(style.noise)
+        out = np.clip(img, 0, 255, out=img).astype(np.uint8)
         # labels: the visible share of each vehicle's silhouette
         counts = np.bincount(ids.ravel(), minlength=len(fleet) + 1)
         labels = []
