@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick setup bench-all bench-kernel bench-vision bench-loop detector scenarios clean
+.PHONY: demo test test-quick setup bench-all bench-kernel bench-vision bench-loop bench-emergency report-grid4x4 detector scenarios clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,18 @@ bench-all: $(STAMP)
 detector: $(STAMP)
 	$(BIN)/citybrain vision dataset --out data/vehicles --frames 1800
 	$(BIN)/citybrain vision train --data data/vehicles/data.yaml --epochs 35
+
+# The engineer's report for the own 4x4 grid under every controller (HTML + CSV, committed).
+report-grid4x4: $(STAMP)
+	$(BIN)/citybrain bench --scenario grid4x4 --seed 1 --seed 2 --seed 3 --report runs/report-grid4x4 \
+	  --title "grid4x4: every controller, seeds 1-3"
+	mkdir -p benchmarks/results/report-grid4x4
+	cp runs/report-grid4x4/report.html runs/report-grid4x4/hcm.csv runs/report-grid4x4/intervals.csv \
+	  benchmarks/results/report-grid4x4/
+
+# Emergency vehicles with and without priority (grid4x4, arterial; 3 seeds).
+bench-emergency: $(STAMP)
+	$(BIN)/citybrain bench-emergency --json benchmarks/results/emergency.json --markdown benchmarks/results/emergency.md
 
 # Camera pipeline accuracy (held-out scenario) and detector speed per core.
 bench-vision: $(STAMP)

@@ -242,3 +242,13 @@ def test_killed_worker_puts_its_intersection_on_fallback_and_a_new_one_recovers(
     assert any(r["fallback"] == 0 for r in rows if r["wall"] > restarted + 5.0), "no recovery with a new worker"
     rec = json.loads((tmp_path / "rec.json").read_text())
     assert rec["complete"] and rec["safety_violations"] == 0
+
+
+def test_load_generator_counts_every_message_the_brain_receives(tmp_path):
+    from benchmarks.loop import load_run
+
+    r = load_run(cameras=100, rate=20.0, seconds=3.0, work=tmp_path)
+    assert r["messages_sent"] >= 5000
+    assert r["messages_lost"] == 0 and r["messages_rejected"] == 0
+    assert r["messages_accepted"] == r["messages_sent"]
+    assert 0 < r["peak_rss_mb"] < 2000
