@@ -50,8 +50,14 @@ def cmd_cameras(args: argparse.Namespace) -> int:
 def cmd_dataset(args: argparse.Namespace) -> int:
     from vision.dataset import make_dataset
 
-    s = make_dataset(args.scenario or ["arterial", "grid4x4", "grid10x10"], Path(args.out), frames=args.frames, seed=args.seed,
-                     progress=_progress("rendering frames"))
+    try:
+        shares = tuple(float(x) for x in args.shares.split(","))
+    except ValueError:
+        shares = ()
+    if len(shares) != 3 or any(not 0 <= x <= 1 for x in shares) or sum(shares) > 1:
+        raise ValueError(f"--shares takes three fractions (motorcycle,bus,truck) summing to at most 1, got {args.shares!r}")
+    s = make_dataset(args.scenario or ["arterial", "grid4x4", "grid10x10"], Path(args.out), frames=args.frames,
+                     seed=args.seed, shares=shares, progress=_progress("rendering frames"))
     print(json.dumps(s))
     return 0
 
@@ -63,7 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not data.exists():
         raise ValueError(f"dataset not found: {data} (make one with `citybrain vision dataset`)")
     card = train(data, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device=args.device,
-                 out=Path(args.out or WEIGHTS))
+                 out=Path(args.out or WEIGHTS), init=Path(args.init) if args.init else None,
+                 init_note=args.init_note or "")
     print(json.dumps(card, indent=1))
     return 0
 
@@ -170,6 +177,9 @@ def add_commands(sub) -> None:
     p.add_argument("--out", default="data/vehicles")
     p.add_argument("--frames", type=int, default=1800)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shares", default="0.15,0.15,0.15",
+                   help="motorcycles,buses,trucks among departing vehicles (default 0.15 each: the rarer classes "
+                        "are shown often enough to be learnt)")
     p.set_defaults(func=cmd_dataset)
     p = v.add_parser("train", help="train the detector from scratch, offline; writes the weights and model card")
     p.add_argument("--data", default="data/vehicles/data.yaml")
@@ -178,6 +188,8 @@ def add_commands(sub) -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")
     p.add_argument("--out", help="weights file (default: the shipped vision/weights/citybrain-vehicles.pt)")
+    p.add_argument("--init", help="continue from weights this project trained (default: random weights)")
+    p.add_argument("--init-note", help="how those weights were made, for the model card")
     p.set_defaults(func=cmd_train)
     p = v.add_parser("render", help="render each camera of a scenario to a video file, with ground truth "
                                     "and a worker config pointing at the videos")

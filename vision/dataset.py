@@ -54,10 +54,13 @@ def write_yolo_labels(path: Path, labels, size: tuple[int, int]) -> int:
 
 def make_dataset(scenarios: Sequence[str], out: Path, *, frames: int = 1500, val_share: float = 0.15,
                  seed: int = 0, warmup: float = 600.0, every: float = 4.0,
+                 shares: tuple[float, float, float] = (0.15, 0.15, 0.15),
                  progress: Callable[[int, int], None] | None = None) -> dict:
     """Render about ``frames`` labelled frames from ``scenarios`` into ``out`` (see module doc).
 
-    Returns the summary written to ``out/dataset.json``.
+    ``shares``: the motorcycles, buses and trucks among departing vehicles (more than on real
+    roads, so the rarer classes are learnt as well as cars). Returns the summary written to
+    ``out/dataset.json``.
     """
     out = Path(out)
     for split in ("train", "val"):
@@ -81,7 +84,7 @@ def make_dataset(scenarios: Sequence[str], out: Path, *, frames: int = 1500, val
             next_shot = warmup
             while made < per and t < end:
                 ts.simulationStep()
-                vary_fleet(ts, rng)
+                vary_fleet(ts, rng, shares)
                 fleet = feed.read()
                 t = float(ts.simulation.getTime())
                 if t < next_shot:
@@ -109,7 +112,7 @@ def make_dataset(scenarios: Sequence[str], out: Path, *, frames: int = 1500, val
     (out / "data.yaml").write_text(
         f"path: {out.resolve()}\ntrain: images/train\nval: images/val\nnames:\n"
         + "".join(f"  {k}: {n}\n" for k, n in enumerate(CLASSES)))
-    summary = {"scenarios": list(scenarios), "frames": done, "seed": seed,
+    summary = {"scenarios": list(scenarios), "frames": done, "seed": seed, "class_shares": list(shares),
                "boxes": {n: int(boxes[k]) for k, n in enumerate(CLASSES)}}
     (out / "dataset.json").write_text(json.dumps(summary, indent=2))
     return summary

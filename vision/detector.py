@@ -133,8 +133,11 @@ class Detector:
 
 def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 32, device: str = "cpu",
           workers: int = 2, out: Path = WEIGHTS, model_yaml: Path = MODEL_YAML, run_dir: Path | None = None,
-          seed: int = 0) -> dict:
+          seed: int = 0, init: Path | None = None, init_note: str = "") -> dict:
     """Train the detector from ``model_yaml`` (random initial weights) on ``data_yaml``, offline.
+
+    ``init``: continue from weights this project trained earlier (e.g. a checkpoint of a run cut
+    short) instead of random ones; the model card says so.
 
     Copies the best weights to ``out`` and writes ``MODEL_CARD.md`` and ``model.json`` beside
     them; returns the card's figures.
@@ -146,7 +149,7 @@ def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 3
     data_yaml = Path(data_yaml).resolve()
     run_dir = Path(run_dir or ROOT.parent / "runs" / "train").resolve()
     t0 = time.time()
-    model = YOLO(str(model_yaml), task="detect")
+    model = YOLO(str(init) if init else str(model_yaml), task="detect")
     model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
                 project=str(run_dir.parent), name=run_dir.name, exist_ok=True, pretrained=False, amp=False,
                 plots=False, seed=seed, deterministic=False, verbose=True, patience=max(10, epochs // 3),
@@ -155,7 +158,9 @@ def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 3
     metrics = YOLO(str(best)).val(data=str(data_yaml), imgsz=imgsz, batch=batch, device=device, plots=False,
                                   verbose=False, project=str(run_dir.parent), name=run_dir.name + "-val", exist_ok=True)
     card = {
-        "weights": Path(out).name, "architecture": Path(model_yaml).name, "initialisation": "random (no pretrained weights)",
+        "weights": Path(out).name, "architecture": Path(model_yaml).name,
+        "initialisation": "random (no pretrained weights)" if not init else
+        f"random, then continued from this project's own checkpoint {Path(init).name} ({init_note})",
         "data": json.loads((data_yaml.parent / "dataset.json").read_text()) if (data_yaml.parent / "dataset.json").exists() else {},
         "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device,
         "map50": float(metrics.box.map50), "map50_95": float(metrics.box.map),
