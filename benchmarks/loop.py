@@ -28,6 +28,7 @@ import numpy as np
 import zmq
 
 from brain.protocol import decode, encode
+from brain.transport import make_socket
 
 __all__ = ["bench_loop", "markdown_report"]
 
@@ -116,12 +117,8 @@ def latency_run(steps: int = 300, work: Path | None = None) -> dict:
                     "--intake", f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}",
                     "--metrics-port", str(metrics)], work / "brain-latency.log")
     ctx = zmq.Context.instance()
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.connect(f"tcp://127.0.0.1:{intake}")
-    pull = ctx.socket(zmq.PULL)
-    pull.setsockopt(zmq.LINGER, 0)
-    pull.bind(f"tcp://127.0.0.1:{dec}")
+    push = make_socket(ctx, zmq.PUSH, f"tcp://127.0.0.1:{intake}", bind=False)
+    pull = make_socket(ctx, zmq.PULL, f"tcp://127.0.0.1:{dec}", bind=True)
     lat = []
     try:
         _wait_http(metrics)
@@ -206,12 +203,8 @@ def load_run(cameras: int = 1000, rate: float = 10.0, seconds: float = 60.0, wor
     try:
         _wait_http(metrics)
         ctx = zmq.Context.instance()
-        push = ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 0)
-        push.connect(f"tcp://127.0.0.1:{intake}")
-        pull = ctx.socket(zmq.PULL)
-        pull.setsockopt(zmq.LINGER, 0)
-        pull.bind(f"tcp://127.0.0.1:{dec}")
+        push = make_socket(ctx, zmq.PUSH, f"tcp://127.0.0.1:{intake}", bind=False)
+        pull = make_socket(ctx, zmq.PULL, f"tcp://127.0.0.1:{dec}", bind=True)
         a, b = mp.get_context("spawn").Pipe(duplex=False)
         gen = mp.get_context("spawn").Process(target=_generate,
                                               args=(f"tcp://127.0.0.1:{intake}", use, rate, seconds, b))

@@ -14,6 +14,7 @@ import zmq
 
 from brain.cli_service import _free_ports
 from brain.protocol import encode
+from brain.transport import make_socket
 
 pytestmark = [pytest.mark.slow, pytest.mark.sumo]
 
@@ -92,12 +93,8 @@ def test_ten_thousand_fuzzed_messages_are_rejected_and_counted_by_a_live_brain(t
                     f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}", "--metrics-port", str(metrics)],
                    tmp_path / "brain.log")
     ctx = zmq.Context.instance()
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.LINGER, 0)
-    push.connect(f"tcp://127.0.0.1:{intake}")
-    pull = ctx.socket(zmq.PULL)
-    pull.setsockopt(zmq.LINGER, 0)
-    pull.bind(f"tcp://127.0.0.1:{dec}")
+    push = make_socket(ctx, zmq.PUSH, f"tcp://127.0.0.1:{intake}", bind=False)
+    pull = make_socket(ctx, zmq.PULL, f"tcp://127.0.0.1:{dec}", bind=True)
     rng = random.Random(7)
     good = encode("status", "s", 1, 0.0, {"step": 1, "phase": [0], "green": [1.0], "in_transition": [False]})
     try:
@@ -167,7 +164,7 @@ def test_only_enrolled_workers_can_deliver_counts(tmp_path):
     brain = _start(["serve", "--scenario", "single", "--cameras", str(cams), "--keys", str(keys), "--intake",
                     f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}", "--metrics-port",
                     str(metrics)], tmp_path / "brain.log")
-    from brain.transport import Curve, make_socket
+    from brain.transport import Curve
 
     ctx = zmq.Context.instance()
     body = {"camera": cam["id"], "tls": cam["tls"], "lanes": [ln["lane"] for ln in cam["lanes"]],
