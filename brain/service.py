@@ -19,7 +19,7 @@ import logging
 import signal
 import time
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -130,12 +130,12 @@ class Brain:
         self.net = network if network is not None else _network(cfg.scenario)
         self.n = len(self.net.intersections)
         self.timing = Timing(step=2.0, yellow=cfg.yellow, min_green=cfg.min_green, max_green=cfg.max_green)
-        self.controller = make(cfg.controller, cfg.mpc or None)
-        self.controller.reset(self.net, self.timing)
         self.sensing: CameraSensing | None = None
         self.expected: list[str] = []
         if cfg.cameras:
             self._load_cameras(Path(cfg.cameras))
+        self.controller = make(cfg.controller, cfg.mpc or None)
+        self.controller.reset(self.net, self.timing)
         self.metrics = Metrics(cfg.metrics_port)
         self.ctx = ctx or zmq.Context.instance()
         curve = Curve(cfg.keys, "brain") if cfg.keys else None
@@ -166,6 +166,12 @@ class Brain:
         self.sensing = CameraSensing(self.net.lanes, {c.id: (c.tls, [ln.lane for ln in c.lanes]) for c in cams}, index,
                                      stale_after=self.cfg.stale_after, zone_capacity=cap)
         self.expected = [c.id for c in cams]
+        # the controllers' model: a camera lane is sensed over the camera's zone, not the detectors' 200 m
+        length = self.net.lane_length.copy()
+        for c in cams:
+            for ln in c.lanes:
+                length[self.net.lanes.index(ln.lane)] = ln.zone_m
+        self.net = replace(self.net, lane_length=length)
 
     # -- the loop ---------------------------------------------------------------------------
     def stop(self, *_: object) -> None:
