@@ -82,3 +82,19 @@ def test_worker_config_checks_its_keys_and_class_maps():
     assert parse_class_map("2:0,7:3") == {2: 0, 7: 3}
     with pytest.raises(ConfigError, match="class map"):
         parse_class_map("cars")
+
+
+def test_a_track_lost_at_the_line_and_found_past_it_counts_once():
+    cam = _cam()
+    c = LaneCounter(cam)
+    for k, y in enumerate([8.0, 5.0, 2.5]):  # track 1 approaches, then the tracker loses it
+        c.update(k * 0.25, np.array([_box(cam, 1.6, y)]), np.array([0]), np.array([1]))
+    c.update(0.75, np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    for k, y in enumerate([-2.0, -5.0, -8.0]):  # ... and a new id appears just past the line
+        c.update(1.0 + k * 0.25, np.array([_box(cam, 1.6, y)]), np.array([0]), np.array([2]))
+    c.update(1.75, np.array([_box(cam, 1.6, 3.0)]), np.array([0]), np.array([1]))  # the old id resurfaces
+    assert c.flush(2.0).crossed.tolist() == [0.0, 1.0]
+    # no stitching across lanes or after too long
+    c.update(10.0, np.array([_box(cam, -1.6, 3.0)]), np.array([0]), np.array([5]))
+    c.update(13.0, np.array([_box(cam, -1.6, -3.0)]), np.array([0]), np.array([6]))
+    assert c.flush(14.0).crossed.sum() == 0

@@ -30,6 +30,11 @@ __all__ = ["LaneCounter", "LaneCounts", "HYSTERESIS_M"]
 
 HYSTERESIS_M = 0.75
 """A track changes side of a stop line only once it is this far past it (m)."""
+STITCH_M = 6.0
+STITCH_S = 1.5
+"""A track that ends within ``STITCH_M`` before a stop line and one that begins within ``STITCH_M``
+past it, in the same lane within ``STITCH_S`` seconds, are one vehicle that crossed (the tracker
+lost it at the line)."""
 
 
 @dataclass
@@ -146,6 +151,8 @@ class LaneCounter:
             tr = self._tracks.get(tid)
             if tr is None:
                 tr = self._tracks[tid] = _Track(lane=int(lane[k]), side=0)
+                if lane[k] < 0:
+                    self._stitch(t, tr, p)
             tr.seen = t
             tr.hist_t.append(t)
             tr.hist_p.append(p)
@@ -172,6 +179,25 @@ class LaneCounter:
         self._sum_queue += queue
         self.last_present, self.last_queue = present, queue
         self._frames += 1
+
+    def _stitch(self, t: float, new: _Track, p: np.ndarray) -> None:
+        """A track born just past a stop line continues one lost just before it: count the crossing."""
+        for j, ln in enumerate(self.cam.lanes):
+            s = float((p - self._stop_mid[j]) @ self._dir[j])
+            if not HYSTERESIS_M < s < STITCH_M:
+                continue
+            half = float(np.hypot(*(ln.stop_line[1] - ln.stop_line[0]))) / 2
+            lateral = float((p - self._stop_mid[j]) @ np.array([self._dir[j][1], -self._dir[j][0]]))
+            if abs(lateral) > half + 0.5:
+                continue
+            for old in self._tracks.values():
+                if old is new or old.lane != j or old.side != -1 or not 0 < t - old.seen <= STITCH_S:
+                    continue
+                if float((old.hist_p[-1] - self._stop_mid[j]) @ self._dir[j]) > -STITCH_M:
+                    self._crossed[j] += 1
+                    old.side = 1
+                    new.lane, new.side = j, 1
+                    return
 
     def flush(self, t: float) -> LaneCounts:
         """The counts of the interval that ends now; starts the next one."""
