@@ -151,7 +151,8 @@ def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 3
     t0 = time.time()
     model = YOLO(str(init) if init else str(model_yaml), task="detect")
     model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
-                project=str(run_dir.parent), name=run_dir.name, exist_ok=True, pretrained=False, amp=False,
+                project=str(run_dir.parent), name=run_dir.name, exist_ok=True,
+                pretrained=str(init) if init else False, amp=False,
                 plots=False, seed=seed, deterministic=False, verbose=True, patience=max(10, epochs // 3),
                 close_mosaic=max(2, epochs // 8))
     best = run_dir / "weights" / "best.pt"
