@@ -98,3 +98,21 @@ def test_a_track_lost_at_the_line_and_found_past_it_counts_once():
     c.update(10.0, np.array([_box(cam, -1.6, 3.0)]), np.array([0]), np.array([5]))
     c.update(13.0, np.array([_box(cam, -1.6, -3.0)]), np.array([0]), np.array([6]))
     assert c.flush(14.0).crossed.sum() == 0
+
+
+def test_tracker_keeps_a_fast_vehicle_when_boxes_grow_for_association():
+    from vision.detector import Detections, Tracker
+
+    def run(grow):
+        tr = Tracker(fps=4.0, grow=grow)
+        ids = []
+        for k in range(8):  # a 40 px box moving 44 px a frame: consecutive boxes do not overlap
+            y = 20.0 + 44.0 * k
+            det = Detections(np.array([[100.0, y, 140.0, y + 40.0]]), np.array([0.9]), np.array([0]))
+            ids.append(int(tr.update(det)[0]))
+        return ids
+
+    grown = run(0.5)
+    assert grown[1] > 0 and len(set(grown[1:])) == 1  # one identity from the second frame on
+    plain = run(0.0)
+    assert len(set(i for i in plain if i > 0)) != 1 or -1 in plain[2:]  # ByteTrack alone loses it

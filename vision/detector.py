@@ -224,6 +224,10 @@ class _Boxes:
         return out
 
 
+GROW = 0.5
+"""Boxes handed to the tracker grow by this share of their size on each side (see Tracker.update)."""
+
+
 class Tracker:
     """ultralytics' ByteTrack on one camera's detections: a track id per detection (-1: none yet).
 
@@ -233,7 +237,8 @@ class Tracker:
     """
 
     def __init__(self, fps: float = 4.0, *, buffer_s: float = 3.0, match: float = 0.9, high: float = 0.25,
-                 low: float = 0.1) -> None:
+                 low: float = 0.1, grow: float = GROW) -> None:
+        self.grow = grow
         offline()
         from ultralytics.trackers.byte_tracker import BYTETracker
         from ultralytics.utils import IterableSimpleNamespace
@@ -244,9 +249,18 @@ class Tracker:
         self._t = BYTETracker(args, frame_rate=int(round(fps))) if _takes_rate(BYTETracker) else BYTETracker(args)
 
     def update(self, det: Detections) -> np.ndarray:
-        """Track ids ``(n,)`` for the frame's detections (-1 for one not yet confirmed)."""
+        """Track ids ``(n,)`` for the frame's detections (-1 for one not yet confirmed).
+
+        The tracker associates boxes grown by ``grow`` (each side by that share of the box), so a
+        vehicle that moves far between frames (fast, near the camera) still overlaps its
+        predicted box; the ids map back to the detections as they are.
+        """
         ids = np.full(len(det), -1, dtype=np.int64)
-        out = self._t.update(_Boxes(det))
+        b = det.boxes
+        if len(b) and self.grow > 0:
+            wh = b[:, 2:] - b[:, :2]
+            b = np.concatenate([b[:, :2] - self.grow * wh, b[:, 2:] + self.grow * wh], axis=1)
+        out = self._t.update(_Boxes(Detections(b, det.scores, det.cls)))
         for row in out:
             k = int(row[-1])
             if 0 <= k < len(ids):
