@@ -36,7 +36,7 @@ def bench_emergency(scenarios: list[str], seeds: list[int], work: Path, *, every
             if not rs:
                 continue
 
-            def mean(k: str) -> float:
+            def mean(k: str, rs: list[dict] = rs) -> float:
                 return statistics.mean(r[k] for r in rs)
 
             rows.append({"scenario": sc.name, "controller": c, "seeds": sorted(r["seed"] for r in rs),

@@ -201,7 +201,7 @@ def bench_vision(weights: str | Path, *, scenario: str = "single", seed: int = 1
         feed = CameraFeed(b.ts, place_cameras(b.ts, [x.id for x in net.intersections]), seed=seed)
         for _ in range(400):
             b.ts.simulationStep()
-            fleet = feed.observe()
+            feed.observe()
         frames = []
         while len(frames) < 24:
             b.ts.simulationStep()

@@ -1,7 +1,6 @@
 """The services as real subprocesses over ZeroMQ: brain death and restart, fuzzing, CURVE."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

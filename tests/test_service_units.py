@@ -4,7 +4,6 @@ import json
 import logging
 import time
 
-import numpy as np
 import pytest
 
 from brain.sensing import CameraSensing
