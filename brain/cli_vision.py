@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"dataset not found: {data} (make one with `citybrain vision dataset`)")
     card = train(data, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device=args.device,
                  out=Path(args.out or WEIGHTS), init=Path(args.init) if args.init else None,
-                 init_note=args.init_note or "")
+                 init_note=args.init_note or "", finetune=args.finetune)
     print(json.dumps(card, indent=1))
     return 0
 
@@ -190,6 +190,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", help="weights file (default: the shipped vision/weights/citybrain-vehicles.pt)")
     p.add_argument("--init", help="continue from weights this project trained (default: random weights)")
     p.add_argument("--init-note", help="how those weights were made, for the model card")
+    p.add_argument("--finetune", action="store_true",
+                   help="with --init: a short final pass at a fifth of the learning rate, no warm-up, no mosaic")
     p.set_defaults(func=cmd_train)
     p = v.add_parser("render", help="render each camera of a scenario to a video file, with ground truth "
                                     "and a worker config pointing at the videos")

@@ -133,11 +133,12 @@ class Detector:
 
 def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 32, device: str = "cpu",
           workers: int = 2, out: Path = WEIGHTS, model_yaml: Path = MODEL_YAML, run_dir: Path | None = None,
-          seed: int = 0, init: Path | None = None, init_note: str = "") -> dict:
+          seed: int = 0, init: Path | None = None, init_note: str = "", finetune: bool = False) -> dict:
     """Train the detector from ``model_yaml`` (random initial weights) on ``data_yaml``, offline.
 
     ``init``: continue from weights this project trained earlier (e.g. a checkpoint of a run cut
-    short) instead of random ones; the model card says so.
+    short) instead of random ones; the model card says so. ``finetune``: a short final pass from
+    ``init`` at a fifth of the learning rate, without warm-up or mosaic.
 
     Copies the best weights to ``out`` and writes ``MODEL_CARD.md`` and ``model.json`` beside
     them; returns the card's figures.
@@ -154,7 +155,8 @@ def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 3
                 project=str(run_dir.parent), name=run_dir.name, exist_ok=True,
                 pretrained=str(init) if init else False, amp=False,
                 plots=False, seed=seed, deterministic=False, verbose=True, patience=max(10, epochs // 3),
-                close_mosaic=max(2, epochs // 8))
+                close_mosaic=epochs if finetune else max(2, epochs // 8),
+                **({"lr0": 0.002, "warmup_epochs": 0} if finetune else {}))
     best = run_dir / "weights" / "best.pt"
     metrics = YOLO(str(best)).val(data=str(data_yaml), imgsz=imgsz, batch=batch, device=device, plots=False,
                                   verbose=False, project=str(run_dir.parent), name=run_dir.name + "-val", exist_ok=True)
@@ -163,7 +165,7 @@ def train(data_yaml: Path, *, epochs: int = 40, imgsz: int = 320, batch: int = 3
         "initialisation": "random (no pretrained weights)" if not init else
         f"random, then continued from this project's own checkpoint {Path(init).name} ({init_note})",
         "data": json.loads((data_yaml.parent / "dataset.json").read_text()) if (data_yaml.parent / "dataset.json").exists() else {},
-        "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device,
+        "epochs": epochs, "imgsz": imgsz, "batch": batch, "device": device, "finetune": finetune,
         "map50": float(metrics.box.map50), "map50_95": float(metrics.box.map),
         "precision": float(metrics.box.mp), "recall": float(metrics.box.mr),
         "train_minutes": round((time.time() - t0) / 60, 1),
