@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_json, args.verbose, "brain")
     cfg = ServeConfig.load(args.config, scenario=args.scenario, controller=args.controller, cameras=args.cameras,
                            intake=args.intake, decisions=args.decisions, metrics_port=args.metrics_port,
-                           keys=args.keys, lockstep=False if args.free_running else None,
+                           keys=args.keys, lockstep=False if args.free_running else None, wait_s=args.wait,
                            mpc=_mpc_dict(args.mpc) or None)
     brain = Brain(cfg)
     brain.run()
@@ -99,7 +99,7 @@ def _split_cameras(cfg: dict, n: int, out: Path) -> list[Path]:
 def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1, end: float | None = None,
                  workers: int = 1, out_dir: Path | None = None, mpc: dict | None = None, fps: float = 4.0,
                  weights: str | None = None, verbose: bool = False, timeout_s: float = 10.0,
-                 keep: bool = False) -> dict:
+                 wait_s: float = 5.0, keep: bool = False) -> dict:
     """Start brain, workers and sim as subprocesses on loopback, run to the end, stop them.
 
     Returns the sim's record (with the brain's and workers' exit codes)."""
@@ -131,7 +131,8 @@ def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1,
 
     try:
         brain_cmd = exe + ["serve", "--scenario", scenario, "--controller", controller, "--intake",
-                           f"tcp://127.0.0.1:{p_intake}", "--decisions", f"tcp://127.0.0.1:{p_dec}"]
+                           f"tcp://127.0.0.1:{p_intake}", "--decisions", f"tcp://127.0.0.1:{p_dec}",
+                           "--wait", str(wait_s)]
         for k, v in (mpc or {}).items():
             brain_cmd += ["--mpc", f"{k}={v}"]
         if cam_file:
@@ -189,6 +190,7 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (default: off)")
     p.add_argument("--keys", help="CURVE keys folder: only enrolled workers may send (see `citybrain keys`)")
     p.add_argument("--free-running", action="store_true", help="decide at once, do not wait for cameras")
+    p.add_argument("--wait", type=float, help="lockstep: longest wait for a step's counts, wall seconds (default 2)")
     mpc_args(p)
     common(p)
     p.set_defaults(func=cmd_serve)
