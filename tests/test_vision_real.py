@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.camera import Camera, Fleet
+from sim.camera import Fleet
 from sim.render import Scene, Style
 from vision.detector import WEIGHTS
 
@@ -42,18 +42,38 @@ def test_shipped_weights_are_small_and_documented():
 
 
 def test_detector_finds_known_vehicles_with_their_classes(detector):
-    cam = Camera("c", "t", (0.0, -20.0, 10.0), math.pi / 2, math.radians(22), 550.0, (512, 320))
-    road = np.array([[-9.0, -30.0], [9.0, -30.0], [9.0, 150.0], [-9.0, 150.0]])
-    scene = Scene(cam, [(road, (95, 95, 100))])
+    """Vehicles placed by hand in the lanes of the held-out scenario's approach, filmed by its camera."""
+    from sim.backend import SumoBackend
+    from sim.camera import place_cameras
+    from sim.render import RoadMap
+    from sim.scenario import load_scenario
+
+    with SumoBackend(load_scenario("single")) as b:
+        net, _ = b.network()
+        cam = place_cameras(b.ts, [x.id for x in net.intersections])[0]
+        scene = Scene.from_map(RoadMap.from_sumo(b.ts), cam)
+    lanes = cam.lanes
+
+    def at(lane: int, metres: float, cls: int):
+        """A vehicle ``metres`` upstream of the stop line of ``lanes[lane]``, heading to it."""
+        a, b_ = lanes[lane].stop_line
+        mid = (a + b_) / 2
+        d = np.array([(b_ - a)[1], -(b_ - a)[0]])
+        d /= np.hypot(*d)  # travel direction
+        p = mid - d * metres
+        return (p[0], p[1], cls, math.atan2(d[1], d[0]))
+
     cases = [
-        [(-1.6, 8.0, 0), (1.6, 18.0, 3), (4.8, 30.0, 2)],
-        [(-4.8, 12.0, 1), (1.6, 10.0, 0), (-1.6, 26.0, 0), (4.8, 20.0, 0)],
+        [at(0, 6.0, 0), at(1, 16.0, 3), at(2, 28.0, 2)],
+        [at(0, 10.0, 1), at(1, 5.0, 0), at(1, 20.0, 0), at(2, 14.0, 0)],
         [],
     ]
     rng = np.random.default_rng(3)
     frames, truth = [], []
     for rows in cases:
-        img, labels = scene.frame(_fleet(rows), Style(noise=3.0), rng)
+        fleet = _fleet([(x, y, c) for x, y, c, _ in rows])
+        fleet.heading[:] = [h for *_, h in rows]
+        img, labels = scene.frame(fleet, Style(noise=3.0), rng)
         frames.append(img)
         truth.append(sorted(lb.cls for lb in labels))
     assert truth[0] == [0, 2, 3] and len(truth[1]) == 4  # every vehicle is in view and labelled

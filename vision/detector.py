@@ -90,10 +90,13 @@ class Detector:
         class_map: detector class id -> project class (others are dropped); default: the
             project's own classes, or COCO's vehicles for weights with 80 classes.
         imgsz: inference size (longest side); conf: score threshold; device: ``cpu``, ``0``...
+        agnostic: non-maximum suppression across classes (default), so one vehicle gives one box
+            even when the model hesitates between, say, bus and truck: counts must not double.
     """
 
     def __init__(self, weights: str | Path = WEIGHTS, *, class_map: dict[int, int] | None = None,
-                 imgsz: int = 320, conf: float = 0.25, iou: float = 0.6, device: str = "cpu") -> None:
+                 imgsz: int = 320, conf: float = 0.25, iou: float = 0.6, device: str = "cpu",
+                 agnostic: bool = True) -> None:
         weights = Path(weights)
         if not weights.exists():
             raise FileNotFoundError(f"detector weights not found: {weights} (train them with "
@@ -107,14 +110,14 @@ class Detector:
         if class_map is None:
             class_map = COCO_MAP if len(names) == 80 else OWN_MAP
         self.class_map = dict(class_map)
-        self.imgsz, self.conf, self.iou, self.device = imgsz, conf, iou, device
+        self.imgsz, self.conf, self.iou, self.device, self.agnostic = imgsz, conf, iou, device, agnostic
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Detect in a batch of BGR frames (one inference call)."""
         if not frames:
             return []
         res = self.model.predict(list(frames), imgsz=self.imgsz, conf=self.conf, iou=self.iou, device=self.device,
-                                 verbose=False, classes=sorted(self.class_map))
+                                 verbose=False, classes=sorted(self.class_map), agnostic_nms=self.agnostic)
         out = []
         lut = np.full(max(self.class_map) + 1, -1, dtype=np.int64)
         for k, v in self.class_map.items():
