@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ScenarioError, SumoError, ValueError) as e:
+    except (ScenarioError, SumoError, ValueError, FileNotFoundError) as e:
         print(f"citybrain: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 _IMAGES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class SourceError(RuntimeError):
+class SourceError(ValueError):
     """A frame source cannot be opened."""
 
 
