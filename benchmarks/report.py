@@ -47,7 +47,6 @@ def load_runs(folder: Path) -> list[dict]:
 
 
 def _approach_metrics(run: dict) -> list[dict]:
-    hours = max(run["steps"], 1) / 3600.0  # steps are seconds in the measured runs
     sim_s = run.get("record", {}).get("sim_s") or run["steps"]
     hours = max(sim_s, 1.0) / 3600.0
     q = np.array(run["queue"]) if run["queue"] else np.zeros((0, len(run["approaches"])))

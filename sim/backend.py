@@ -82,6 +82,7 @@ class SumoBackend:
         self._halt_row = np.zeros(0)
         self._evs: set[str] = set()
         self._links: dict[str, list] = {}
+        self._lane_index: dict[str, int] | None = None
         self.emergency_reach_m = 500.0
 
     # -- life cycle ---------------------------------------------------------------------
@@ -284,6 +285,7 @@ class SumoBackend:
     def watch(self, lanes: Sequence[str], tls: Sequence[str]) -> None:
         """Subscribe to the lanes' counts and the signals' shown states."""
         self._lanes = tuple(lanes)
+        self._lane_index = None
         self._tls = tuple(tls)
         zones = [self._zone_of.get(ln, (ln,)) for ln in self._lanes]
         self._sensed = sorted({z for zone in zones for z in zone})
@@ -342,7 +344,9 @@ class SumoBackend:
         """Upcoming signalised movements of every emergency vehicle within ``emergency_reach_m``."""
         if not self._evs:
             return ()
-        index = {ln: i for i, ln in enumerate(self._lanes)}
+        if self._lane_index is None:
+            self._lane_index = {ln: i for i, ln in enumerate(self._lanes)}
+        index = self._lane_index
         out = []
         for v in sorted(self._evs):
             try:
