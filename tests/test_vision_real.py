@@ -31,7 +31,7 @@ def _fleet(rows):
 def detector():
     from vision.detector import Detector
 
-    return Detector(WEIGHTS, imgsz=320, conf=0.3)
+    return Detector(WEIGHTS, conf=0.3)
 
 
 def test_shipped_weights_are_small_and_documented():

@@ -26,7 +26,7 @@ import numpy as np
 
 from sim.camera import Camera
 from vision.counter import LaneCounter, LaneCounts
-from vision.detector import COCO_MAP, OWN_MAP, WEIGHTS, Detections, Detector, Tracker
+from vision.detector import COCO_MAP, IMGSZ, OWN_MAP, WEIGHTS, Detections, Detector, Tracker
 
 __all__ = ["WorkerConfig", "CameraWorker", "ConfigError", "parse_class_map", "make_worker"]
 
@@ -66,7 +66,7 @@ class WorkerConfig:
     fps: float = 4.0
     weights: str = str(WEIGHTS)
     class_map: dict[int, int] | None = None
-    imgsz: int = 320
+    imgsz: int = IMGSZ
     conf: float = 0.3
     device: str = "cpu"
     halt_speed: float = 1.0
@@ -93,7 +93,7 @@ class WorkerConfig:
             sources.append(src)
         try:
             return cls(tuple(cams), tuple(sources), float(d.get("interval", 2.0)), float(d.get("fps", 4.0)),
-                       str(d.get("weights", WEIGHTS)), parse_class_map(d.get("class_map")), int(d.get("imgsz", 320)),
+                       str(d.get("weights", WEIGHTS)), parse_class_map(d.get("class_map")), int(d.get("imgsz", IMGSZ)),
                        float(d.get("conf", 0.3)), str(d.get("device", "cpu")), float(d.get("halt_speed", 1.0)))
         except (TypeError, ValueError) as e:
             raise ConfigError(f"worker config: {e}") from None
