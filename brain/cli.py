@@ -47,13 +47,23 @@ def _timing_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clearance", choices=["fixed", "ite"], default="fixed",
                    help="fixed: --yellow/--all-red everywhere (RESCO's rule); ite: each intersection's own from the "
                         "ITE formulas (approach speed limit, crossing width)")
+    _ped_args(g)
+
+
+def _ped_args(g) -> None:
+    g.add_argument("--walk", type=float, default=7.0,
+                   help="pedestrian walk at signalised crosswalks, at least (default 7, MUTCD)")
+    g.add_argument("--ped-speed", type=float, default=1.2,
+                   help="walking speed for the pedestrian clearance, m/s (default 1.2): after a walk, no "
+                        "conflicting green before the crossing's length at this speed")
 
 
 def _timing(args: argparse.Namespace):
     from brain.timing import Timing
 
     return Timing(step=args.step, yellow=args.yellow, all_red=args.all_red,
-                  min_green=args.min_green, max_green=args.max_green, clearance=getattr(args, "clearance", "fixed"))
+                  min_green=args.min_green, max_green=args.max_green, clearance=getattr(args, "clearance", "fixed"),
+                  walk=args.walk, ped_speed=args.ped_speed)
 
 
 def _options(args: argparse.Namespace, controllers: list[str]) -> dict | None:
@@ -316,7 +326,7 @@ def cmd_check_timing(args: argparse.Namespace) -> int:
 
     scenario = _scenario(args.scenario)
     with SumoBackend(scenario) as b:
-        found = check_timing(b.ts, args.min_green)
+        found = check_timing(b.ts, args.min_green, args.walk, args.ped_speed)
         n_tls = len(b.ts.trafficlight.getIDList())
     if args.json:
         Path(args.json).write_text(json.dumps(found, indent=1) + "\n")
@@ -408,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "(ITE yellow and all-red, 3-6 s yellow, minimum green, pedestrians)")
     p.add_argument("--scenario", default=DEFAULT_SCENARIO)
     p.add_argument("--min-green", type=float, default=5.0)
+    _ped_args(p)
     p.add_argument("--json", help="also write the findings to this JSON file")
     p.set_defaults(func=cmd_check_timing)
 

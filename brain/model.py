@@ -68,6 +68,9 @@ class Intersection:
         out_lanes: distinct outgoing lane indices (sorted).
         yellow_s: yellow time the scenario's program uses (s).
         all_red_s: all-red time the scenario's program uses after yellow (s; 0 when none).
+        crossings: pedestrian crossings the signal controls, each ``(link index, length m)``;
+            their links carry ``(-1, -1)`` in ``links`` (no vehicle lanes). A crossing shown
+            green in a phase is that phase's walk; the actuator times walk and clearance.
     """
 
     id: str
@@ -77,6 +80,7 @@ class Intersection:
     out_lanes: tuple[int, ...]
     yellow_s: float
     all_red_s: float
+    crossings: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.phases:
@@ -88,6 +92,9 @@ class Intersection:
                     f"intersection {self.id!r}: phase {p.program_index} has {len(p.state)} "
                     f"signal characters but {n} links"
                 )
+        for i, length in self.crossings:
+            if not 0 <= i < n or length <= 0:
+                raise ValueError(f"intersection {self.id!r}: crossing {(i, length)} is out of range")
 
     @property
     def n_phases(self) -> int:

@@ -21,6 +21,11 @@ class Timing:
             intersection's own from the ITE formulas: yellow from its approach speed limit,
             clamped to 3-6 s; all-red from its crossing width; set on ``Intersection.yellow_s``
             and ``all_red_s`` by the loop).
+        walk: pedestrian walk interval (MUTCD minimum 7 s): a green that shows a crossing's walk
+            is not ended sooner.
+        ped_speed: walking speed for the pedestrian clearance (m/s): after a walk ends, no
+            vehicle movement crossing that crosswalk turns green before the crossing's length
+            at this speed has passed (the clearance may overlap yellow and all-red).
     """
 
     step: float = 10.0
@@ -29,6 +34,8 @@ class Timing:
     min_green: float = 5.0
     max_green: float = 120.0
     clearance: str = "fixed"
+    walk: float = 7.0
+    ped_speed: float = 1.2
 
     def __post_init__(self) -> None:
         if self.clearance not in ("fixed", "ite"):
@@ -43,6 +50,8 @@ class Timing:
             raise ValueError(f"Timing.step must be > 0, got {self.step}")
         if self.yellow <= 0:
             raise ValueError("Timing.yellow must be > 0: the actuator never switches without yellow")
+        if self.ped_speed <= 0:
+            raise ValueError(f"Timing.ped_speed must be > 0, got {self.ped_speed}")
         if self.max_green < self.min_green:
             raise ValueError(f"Timing.max_green ({self.max_green}) is below min_green ({self.min_green})")
 
@@ -55,6 +64,10 @@ class Timing:
         if self.clearance == "ite" or self.all_red is None:
             return x.all_red_s
         return self.all_red
+
+    def ped_clearance(self, length_m: float) -> float:
+        """Pedestrian clearance time for a crossing ``length_m`` long (s)."""
+        return length_m / self.ped_speed
 
     @classmethod
     def from_mapping(cls, values: dict[str, float | None]) -> Timing:

@@ -36,6 +36,8 @@ class ScenarioSpec:
         peak_veh_h: vehicles per hour entering the network at the peak.
         seed: randomTrips' seed.
         about: one line for the README.
+        peds_h: pedestrians per hour at the peak; above 0 the network gets sidewalks and
+            signalised crossings, and the scenario a second route file of walks.
     """
 
     name: str
@@ -47,6 +49,7 @@ class ScenarioSpec:
     peak_veh_h: float
     seed: int
     about: str
+    peds_h: float = 0.0
 
 
 SPECS = (
@@ -58,6 +61,9 @@ SPECS = (
                  "a 4x4 grid of signals, one lane per direction"),
     ScenarioSpec("grid10x10", 10, 10, 200.0, 150.0, 1, 4500.0, 14,
                  "a 10x10 grid of signals, for scale"),
+    ScenarioSpec("crosswalk", 1, 1, 300.0, 300.0, 2, 1600.0, 15,
+                 "one 4-arm intersection with sidewalks, four signalised crosswalks and pedestrians",
+                 peds_h=600.0),
 )
 
 DURATION_S = 3600
@@ -88,6 +94,7 @@ def _net(spec: ScenarioSpec, path: Path) -> None:
         # signals at the grid's junctions only: the fringe ends (one arm) stay plain
         "--tls.guess", "true", "--tls.guess.threshold", "30",
         "--tls.default-type", "static", "--tls.yellow.time", "3",
+        *(["--sidewalks.guess", "true", "--crossings.guess", "true"] if spec.peds_h > 0 else []),
         "--seed", str(spec.seed),
         "-o", str(path),
     ])
@@ -112,12 +119,26 @@ def _routes(spec: ScenarioSpec, net: Path, path: Path) -> None:
         junk.unlink()
 
 
+def _walks(spec: ScenarioSpec, net: Path, path: Path) -> None:
+    """Pedestrians walking between the fringe's sidewalks, on the same demand profile."""
+    from sumo import SUMO_HOME
+
+    _run([
+        sys.executable, str(Path(SUMO_HOME) / "tools" / "randomTrips.py"),
+        "-n", str(net), "-b", "0", "-e", str(DURATION_S), "--pedestrians",
+        "--insertion-rate", *[f"{spec.peds_h * f:g}" for f in PROFILE], "--binomial", "4",
+        "--fringe-factor", "max", "--seed", str(spec.seed + 100), "--prefix", f"{spec.name}_ped_",
+        "-o", str(path), "--validate",
+    ])
+
+
 def _config(spec: ScenarioSpec, path: Path) -> None:
+    routes = f"{spec.name}.rou.xml" + (f",{spec.name}.ped.xml" if spec.peds_h > 0 else "")
     path.write_text(
         "<configuration>\n"
         "  <input>\n"
         f'    <net-file value="{spec.name}.net.xml"/>\n'
-        f'    <route-files value="{spec.name}.rou.xml"/>\n'
+        f'    <route-files value="{routes}"/>\n'
         "  </input>\n"
         "  <time>\n"
         '    <begin value="0"/>\n'
@@ -134,6 +155,8 @@ def generate(spec: ScenarioSpec, out: Path) -> Path:
     net = folder / f"{spec.name}.net.xml"
     _net(spec, net)
     _routes(spec, net, folder / f"{spec.name}.rou.xml")
+    if spec.peds_h > 0:
+        _walks(spec, net, folder / f"{spec.name}.ped.xml")
     cfg = folder / f"{spec.name}.sumocfg"
     _config(spec, cfg)
     return cfg

@@ -16,7 +16,8 @@ import numpy as np
 import traci.constants as tc
 
 from brain.model import Intersection, Network, Readings
-from sim.program import ProgramPhase, all_red_time, green_phases, yellow_time
+from sim.clearance import is_crossing_lane
+from sim.program import ProgramPhase, all_red_time, green_phases, merge_walk_phases, yellow_time
 from sim.scenario import Scenario
 
 __all__ = ["SumoBackend", "SumoError", "sumo_command"]
@@ -146,6 +147,14 @@ class SumoBackend:
                         for p in logic.phases]
         raise SumoError(f"traffic light {tls!r}: running program {current!r} not found")
 
+    def crossings(self, tls: str) -> tuple[tuple[int, float], ...]:
+        """The pedestrian crossings ``tls`` controls: ``(link index, crossing length m)``."""
+        out = []
+        for i, link in enumerate(self.ts.trafficlight.getControlledLinks(tls)):
+            if link and is_crossing_lane(self.ts, link[0][1]):
+                out.append((i, float(self.ts.lane.getLength(link[0][1]))))
+        return tuple(out)
+
     def install_actuated(self, tls: str, min_green: float, max_green: float, program_id: str) -> None:
         """Replace ``tls``'s program by SUMO's actuated control over the same phases.
 
@@ -177,19 +186,21 @@ class SumoBackend:
 
         inters = []
         for t, prog in programs.items():
-            greens = green_phases(prog)
+            crossings = self.crossings(t)
+            greens = merge_walk_phases(green_phases(prog), {i for i, _ in crossings})
             if len(greens) < 2:
                 log.info("traffic light %s has %d green phase(s): left on its own program", t, len(greens))
                 continue
             links = []
-            for link in tl.getControlledLinks(t):
-                if link:
+            for i, link in enumerate(tl.getControlledLinks(t)):
+                if link and i not in dict(crossings):
                     links.append((idx(link[0][0]), idx(link[0][1])))
                 else:
                     links.append((-1, -1))
             ins = tuple(sorted({a for a, _ in links if a >= 0}))
             outs = tuple(sorted({b for _, b in links if b >= 0}))
-            inters.append(Intersection(t, greens, tuple(links), ins, outs, yellow_time(prog), all_red_time(prog)))
+            inters.append(Intersection(t, greens, tuple(links), ins, outs, yellow_time(prog), all_red_time(prog),
+                                       crossings))
         lanes = tuple(lane_ids)
         ins = {ln for x in inters for ln, _ in x.links if ln >= 0}
         outs = {ln for x in inters for _, ln in x.links if ln >= 0}

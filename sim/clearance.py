@@ -15,7 +15,7 @@ import numpy as np
 from brain.hcm import ite_all_red, ite_yellow
 from brain.model import Network
 
-__all__ = ["crossing_width", "ite_clearance", "with_ite_clearances", "check_timing"]
+__all__ = ["crossing_width", "ite_clearance", "with_ite_clearances", "check_timing", "is_crossing_lane"]
 
 
 def crossing_width(ts: ModuleType, tls: str) -> float:
@@ -46,19 +46,14 @@ def with_ite_clearances(ts: ModuleType, network: Network) -> Network:
     return replace(network, intersections=tuple(inters))
 
 
-WALK_S = 7.0
-"""Pedestrian walk interval (MUTCD minimum)."""
-PED_SPEED = 1.2
-"""Walking speed for the pedestrian clearance (m/s)."""
-
-
-def check_timing(ts: ModuleType, min_green: float = 5.0) -> list[dict]:
+def check_timing(ts: ModuleType, min_green: float = 5.0, walk: float = 7.0, ped_speed: float = 1.2) -> list[dict]:
     """Every rule a running scenario's own signal programs break.
 
     Rules: yellow within 3-6 s and not shorter than the ITE change interval of the fastest
     approach; all-red not shorter than the ITE red clearance (when the program has none, a
-    finding); every green at least ``min_green``; a green serving a pedestrian crossing at least
-    the walk interval plus the crossing's length at 1.2 m/s.
+    finding); every green at least ``min_green``; a crossing's walk at least ``walk``, and after
+    it ends no vehicle movement that is never green with it turns green before the crossing's
+    length at ``ped_speed`` has passed (the rules the actuator and the safety monitor apply).
     """
     from sim.program import ProgramPhase
 
@@ -73,7 +68,7 @@ def check_timing(ts: ModuleType, min_green: float = 5.0) -> list[dict]:
         speed = max(speeds) if speeds else 13.9
         y_need, r_need = ite_clearance(speed, crossing_width(ts, t))
         crossing = {k: ts.lane.getLength(lk[0][1]) for k, lk in enumerate(links)
-                    if lk and _is_crossing(ts, lk[0][1])}
+                    if lk and is_crossing_lane(ts, lk[0][1])}
         n = len(phases)
         for k, p in enumerate(phases):
             where = f"{t} phase {k} ({p.state})"
@@ -93,16 +88,43 @@ def check_timing(ts: ModuleType, min_green: float = 5.0) -> list[dict]:
                 if p.duration + 1e-9 < min_green:
                     found.append({"tls": t, "phase": k, "rule": f"minimum green {min_green:g} s", "have": p.duration,
                                   "need": min_green, "detail": where})
-                for i, length in crossing.items():
-                    if i < len(p.state) and p.state[i] in "Gg":
-                        need = WALK_S + length / PED_SPEED
-                        if p.duration + 1e-9 < need:
-                            found.append({"tls": t, "phase": k, "rule": "pedestrian walk + clearance",
-                                          "have": p.duration, "need": round(need, 1), "detail": where})
+        found += _pedestrian_findings(t, phases, crossing, walk, ped_speed)
     return found
 
 
-def _is_crossing(ts: ModuleType, lane: str) -> bool:
+def _pedestrian_findings(t: str, phases: list, crossing: dict[int, float], walk: float,
+                         ped_speed: float) -> list[dict]:
+    """Walk and pedestrian-clearance findings of one program, run as a cycle."""
+    found = []
+    n = len(phases)
+    greens = [frozenset(i for i, c in enumerate(p.state) if c in "Gg") for p in phases]
+    for c, length in crossing.items():
+        conflicting = frozenset(range(len(phases[0].state))) - set(crossing)
+        conflicting = frozenset(v for v in conflicting if not any(c in g and v in g for g in greens))
+        for k in range(n):
+            if c not in greens[k] or c in greens[k - 1]:
+                continue  # not where a walk starts
+            span, j = 0.0, k
+            while c in greens[j % n] and j < k + n:
+                span += phases[j % n].duration
+                j += 1
+            where = f"{t} crossing link {c} walk from phase {k}"
+            if span + 1e-9 < walk:
+                found.append({"tls": t, "phase": k, "rule": f"pedestrian walk {walk:g} s", "have": span,
+                              "need": walk, "detail": where})
+            clear, need = 0.0, length / ped_speed
+            for m in range(j, j + n):
+                if greens[m % n] & conflicting:
+                    break
+                clear += phases[m % n].duration
+            if clear + 1e-9 < need:
+                found.append({"tls": t, "phase": (j - 1) % n, "rule": f"pedestrian clearance at {ped_speed:g} m/s",
+                              "have": clear, "need": round(need, 1), "detail": where})
+    return found
+
+
+def is_crossing_lane(ts: ModuleType, lane: str) -> bool:
+    """True for the lane of a pedestrian crossing (an edge of function ``crossing``)."""
     try:
         return ts.edge.getFunction(ts.lane.getEdgeID(lane)) == "crossing"
     except Exception:  # older TraCI without edge.getFunction

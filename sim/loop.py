@@ -69,6 +69,8 @@ class RunRecord:
     ev_avg_trip_time_s: float | None = None
     ev_avg_delay_s: float | None = None
     others_avg_delay_s: float | None = None
+    ped_trips: int = 0
+    ped_avg_delay_s: float | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -78,11 +80,12 @@ class RunRecord:
         return d
 
 
-def _native_rules(program: list[ProgramPhase]) -> SafetyRules:
-    min_green, min_yellow = min_spans(program)
+def _native_rules(program: list[ProgramPhase], crossings: tuple[tuple[int, float], ...], timing: Timing) -> SafetyRules:
+    min_green, min_yellow = min_spans(program, frozenset(i for i, _ in crossings))
     greens = tuple(frozenset(i for i, c in enumerate(p.state) if is_green(c)) for p in program)
     return SafetyRules(greens, min_green if math.isfinite(min_green) else 0.0,
-                       min_yellow if math.isfinite(min_yellow) else 0.0, 0.0)
+                       min_yellow if math.isfinite(min_yellow) else 0.0, 0.0,
+                       tuple((i, timing.ped_clearance(length)) for i, length in crossings), timing.walk)
 
 
 def _status(machines: list[SignalMachine], now: float) -> SignalStatus:
@@ -175,6 +178,8 @@ def run_scenario(
         ev_avg_trip_time_s=trips.ev_avg_trip_time_s,
         ev_avg_delay_s=trips.ev_avg_delay_s,
         others_avg_delay_s=trips.others_avg_delay_s,
+        ped_trips=trips.ped_trips,
+        ped_avg_delay_s=trips.ped_avg_delay_s,
     )
     if state.monitor and state.monitor.kept:
         for v in state.monitor.kept[:5]:
@@ -215,7 +220,7 @@ class _Loop:
             for x in network.intersections:
                 b.install_actuated(x.id, timing.min_green, timing.max_green, "citybrain-actuated")
                 programs[x.id] = b.program(x.id)
-        rules = {t: _native_rules(p) for t, p in programs.items()}
+        rules = {t: _native_rules(p, b.crossings(t), timing) for t, p in programs.items()}
         now = b.time
         if timing.clearance == "ite":
             from sim.clearance import with_ite_clearances
@@ -225,8 +230,10 @@ class _Loop:
             for x in network.intersections:
                 yellow, all_red = timing.yellow_of(x), timing.all_red_of(x)
                 greens = tuple(frozenset(p.green_links) for p in x.phases)
-                rules[x.id] = SafetyRules(greens, timing.min_green, yellow, all_red)
-                m = SignalMachine(x.phases, replace(timing, yellow=yellow, all_red=all_red), now, all_red=all_red)
+                cross = tuple((i, timing.ped_clearance(length)) for i, length in x.crossings)
+                rules[x.id] = SafetyRules(greens, timing.min_green, yellow, all_red, cross, timing.walk)
+                m = SignalMachine(x.phases, replace(timing, yellow=yellow, all_red=all_red), now, all_red=all_red,
+                                  crossings=x.crossings)
                 self.machines.append(m)
                 b.set_state(x.id, m.state)
         self._sent = [m.state for m in self.machines]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from brain.model import GreenPhase, is_green
 
-__all__ = ["ProgramPhase", "green_phases", "yellow_time", "all_red_time", "min_spans"]
+__all__ = ["ProgramPhase", "green_phases", "merge_walk_phases", "yellow_time", "all_red_time", "min_spans"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,28 @@ def green_phases(program: Sequence[ProgramPhase]) -> tuple[GreenPhase, ...]:
     return tuple(out)
 
 
+def merge_walk_phases(greens: Sequence[GreenPhase], crossings: set[int]) -> tuple[GreenPhase, ...]:
+    """Green phases that differ only in their pedestrian crossings, merged into one.
+
+    A program with crossings ends each walk with a phase that keeps the vehicles' greens and
+    turns the crossings red (the pedestrian clearance). The actuator times walk and clearance
+    itself, so the two are one green phase for the controllers: the first one's index, its state
+    with every crossing green that either shows, and their durations summed.
+    """
+    if not crossings:
+        return tuple(greens)
+    groups: dict[frozenset[int], list[GreenPhase]] = {}
+    for g in greens:
+        groups.setdefault(frozenset(i for i in g.green_links if i not in crossings), []).append(g)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        walk = {i for g in members for i in g.green_links if i in crossings}
+        state = "".join("G" if i in walk else ("r" if i in crossings else c) for i, c in enumerate(first.state))
+        out.append(GreenPhase(first.program_index, state, sum(g.duration for g in members)))
+    return tuple(sorted(out, key=lambda g: g.program_index))
+
+
 def yellow_time(program: Sequence[ProgramPhase], default: float = 3.0) -> float:
     """Longest yellow phase of the program (``default`` when it has none)."""
     ys = [p.duration for p in program if p.is_yellow]
@@ -58,11 +80,12 @@ def all_red_time(program: Sequence[ProgramPhase]) -> float:
     return max(reds) if reds else 0.0
 
 
-def min_spans(program: Sequence[ProgramPhase]) -> tuple[float, float]:
+def min_spans(program: Sequence[ProgramPhase], skip: frozenset[int] = frozenset()) -> tuple[float, float]:
     """Shortest green and shortest yellow any single link can see, running the program in a cycle.
 
     Each phase counts with its minimum duration (``min_dur``; equal to ``duration`` in a static
-    program). Returns ``(min_green, min_yellow)``; ``inf`` for a kind the program never shows.
+    program). Links in ``skip`` (pedestrian crossings) are left out. Returns ``(min_green,
+    min_yellow)``; ``inf`` for a kind the program never shows.
     """
     n = len(program)
     if n == 0:
@@ -70,6 +93,8 @@ def min_spans(program: Sequence[ProgramPhase]) -> tuple[float, float]:
     n_links = len(program[0].state)
     best = {"g": float("inf"), "y": float("inf")}
     for link in range(n_links):
+        if link in skip:
+            continue
         kinds = ["g" if is_green(p.state[link]) else ("y" if p.state[link] == "y" else "r") for p in program]
         if len(set(kinds)) == 1:
             continue  # never changes: no span ends

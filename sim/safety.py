@@ -9,6 +9,13 @@ step and counts every breach of these rules:
 - ``no-all-red``: a link turns green sooner than the all-red time after another link's yellow ended.
 - ``conflicting-green``: the links shown green together are not a subset of any green phase of
   the scenario's own program (the only combinations its designer declared conflict-free).
+
+Pedestrian crossings are judged by their own rules (a walk ends straight into don't walk, so
+``green-to-red`` does not apply to them):
+
+- ``short-walk``: a crossing's walk (green) ends before the walk interval.
+- ``ped-clearance``: a vehicle link that is never green together with a crossing turns green
+  sooner than the crossing's clearance time after its walk ended.
 """
 
 from __future__ import annotations
@@ -30,6 +37,17 @@ class SafetyRules:
     min_green: float
     min_yellow: float
     all_red: float = 0.0
+    crossings: tuple[tuple[int, float], ...] = ()
+    """Pedestrian crossings: ``(link index, clearance s)``."""
+    walk: float = 0.0
+
+    def conflicts(self) -> dict[int, frozenset[int]]:
+        """Per crossing link: the vehicle links never green together with it."""
+        cross = {c for c, _ in self.crossings}
+        links = set().union(*self.allowed_greens) - cross if self.allowed_greens else set()
+        n = max(links | cross, default=-1) + 1
+        return {c: frozenset(v for v in range(n) if v not in cross
+                             and not any(c in g and v in g for g in self.allowed_greens)) for c in cross}
 
 
 @dataclass(frozen=True)
@@ -41,12 +59,13 @@ class Violation:
 
 
 class _LinkTrack:
-    __slots__ = ("state", "since", "last_yellow_end")
+    __slots__ = ("state", "since", "last_yellow_end", "walk_end")
 
     def __init__(self, state: str) -> None:
         self.state = state
         self.since = [-math.inf] * len(state)  # spans begun before the first look are not judged
         self.last_yellow_end = -math.inf
+        self.walk_end: dict[int, float] = {}
 
 
 class SafetyMonitor:
@@ -61,6 +80,7 @@ class SafetyMonitor:
         self._rules = rules
         self._tracks: dict[str, _LinkTrack] = {}
         self._keep = keep
+        self._cross = {t: (dict(r.crossings), r.conflicts()) for t, r in rules.items() if r.crossings}
         self.kept: list[Violation] = []
         self.counts: Counter[str] = Counter()
         self.checked = 0
@@ -86,11 +106,25 @@ class SafetyMonitor:
             return
         if any(o == "y" and n != "y" for o, n in zip(track.state, state)):
             track.last_yellow_end = now  # before the green checks: a same-instant green is a breach
+        clearance, conflicts = self._cross.get(tls, ({}, {}))
+        for c in clearance:  # walks first: a conflicting green at the same instant is a breach
+            if is_green(track.state[c]) and not is_green(state[c]):
+                track.walk_end[c] = now
+                held = now - track.since[c]
+                if held < rules.walk - 1e-6:
+                    self._flag(now, tls, "short-walk", f"crossing link {c} walk {held:g}s < {rules.walk:g}s")
         for i, (old, new) in enumerate(zip(track.state, state)):
             if old == new or (is_green(old) and is_green(new)):
                 continue
             held = now - track.since[i]
-            if is_green(old) and new != "y":
+            if is_green(new) and i not in clearance:
+                for c, ended in track.walk_end.items():
+                    if i in conflicts[c] and now - ended < clearance[c] - 1e-6:
+                        self._flag(now, tls, "ped-clearance", f"link {i} green {now - ended:g}s after crossing "
+                                                              f"link {c}'s walk ended < {clearance[c]:g}s")
+            if i in clearance:
+                pass  # judged above
+            elif is_green(old) and new != "y":
                 self._flag(now, tls, "green-to-red", f"link {i} {old}->{new} without yellow")
             elif is_green(old) and held < rules.min_green - 1e-6:
                 self._flag(now, tls, "short-green", f"link {i} green {held:g}s < {rules.min_green:g}s")

@@ -5,6 +5,13 @@ signal: a switch happens only after the current green has run its minimum, alway
 through yellow (and all-red when the scenario's program has it), and a green that reaches its
 maximum is ended even if the controller asks to keep it.
 
+Pedestrian crossings (rest in walk): a crossing shown green in a phase is that phase's walk,
+shown from the start of the green. A switch that ends a walk is refused before the walk has
+run ``Timing.walk``; once accepted, the crossing turns red (don't walk) at once while the
+vehicles keep their green for the pedestrian clearance that yellow and all-red do not already
+cover, so no vehicle movement turns green before the crossing's length at ``Timing.ped_speed``
+has passed. Crossings never show yellow.
+
 Example:
     >>> from brain.model import GreenPhase
     >>> from brain.timing import Timing
@@ -25,21 +32,25 @@ from brain.timing import Timing
 __all__ = ["SignalMachine", "transition_states"]
 
 
-def transition_states(src: str, dst: str) -> tuple[str, str]:
+def transition_states(src: str, dst: str, crossings: frozenset[int] = frozenset()) -> tuple[str, str]:
     """Yellow and all-red states for a switch from green state ``src`` to ``dst``.
 
     A link green in ``src`` but not in ``dst`` shows yellow, then red; a link green in both keeps
     its ``src`` character throughout; every other link keeps its ``src`` character in yellow and
-    shows red (or its stop sign ``s``) in all-red.
+    shows red (or its stop sign ``s``) in all-red. A pedestrian crossing (link index in
+    ``crossings``) whose walk ends is red in both (pedestrians get no yellow).
     """
     if len(src) != len(dst):
         raise ValueError(f"states differ in length: {len(src)} vs {len(dst)}")
     yellow = []
     red = []
-    for a, b in zip(src, dst):
+    for i, (a, b) in enumerate(zip(src, dst)):
         if is_green(a) and is_green(b):
             yellow.append(a)
             red.append(a)
+        elif is_green(a) and i in crossings:
+            yellow.append("r")
+            red.append("r")
         elif is_green(a):
             yellow.append("y")
             red.append("r")
@@ -49,7 +60,7 @@ def transition_states(src: str, dst: str) -> tuple[str, str]:
     return "".join(yellow), "".join(red)
 
 
-_GREEN, _YELLOW, _ALL_RED = 0, 1, 2
+_GREEN, _YELLOW, _ALL_RED, _PED_CLEAR = 0, 1, 2, 3
 
 
 class SignalMachine:
@@ -61,6 +72,7 @@ class SignalMachine:
         now: simulation time the machine starts at; it starts in phase 0, green.
         all_red: all-red time to insert (used when ``timing.all_red`` is ``None``).
         initial_phase: phase to start in.
+        crossings: the pedestrian crossings, ``(link index, length m)`` (see the module doc).
     """
 
     def __init__(
@@ -70,6 +82,7 @@ class SignalMachine:
         now: float,
         all_red: float = 0.0,
         initial_phase: int = 0,
+        crossings: tuple[tuple[int, float], ...] | list[tuple[int, float]] = (),
     ) -> None:
         if not phases:
             raise ValueError("a signal needs at least one green phase")
@@ -81,9 +94,19 @@ class SignalMachine:
         self._mode = _GREEN
         self._since = now  # when the current mode began
         self._until = now  # when the current transition mode ends
-        self._states = {(i, j): transition_states(a.state, b.state)
+        cross = {i: timing.ped_clearance(length) for i, length in crossings}
+        self._crossings = frozenset(cross)
+        self._states = {(i, j): transition_states(a.state, b.state, self._crossings)
                         for i, a in enumerate(self._phases)
                         for j, b in enumerate(self._phases) if i != j}
+        # per switch (i, j): the walks it ends, the don't-walk state shown while they clear, and
+        # how long the vehicles keep their green for it (the clearance yellow + all-red leave)
+        self._ped = {}
+        for (i, j) in self._states:
+            ending = [c for c in cross if is_green(self._phases[i].state[c]) and not is_green(self._phases[j].state[c])]
+            hold = max((cross[c] for c in ending), default=0.0) - timing.yellow - self._all_red
+            dont = "".join("r" if k in ending else ch for k, ch in enumerate(self._phases[i].state))
+            self._ped[(i, j)] = (bool(ending), dont, max(hold, 0.0))
         self.state = self._phases[initial_phase].state
         self.refused = 0
         """Requests refused because they would break a rule (counted, never applied)."""
@@ -118,7 +141,10 @@ class SignalMachine:
             return False
         if phase == self._phase:
             return False
-        if now - self._since < self._timing.min_green:
+        need = self._timing.min_green
+        if self._ped[(self._phase, phase)][0]:
+            need = max(need, self._timing.walk)
+        if now - self._since < need:
             self.refused += 1
             return False
         self._start_switch(now, phase)
@@ -134,6 +160,8 @@ class SignalMachine:
                 self._enter_green(now)
         elif self._mode == _ALL_RED and now >= self._until:
             self._enter_green(now)
+        elif self._mode == _PED_CLEAR and now >= self._until:
+            self._start_yellow(now)
         elif self._mode == _GREEN and len(self._phases) > 1 and now - self._since >= self._timing.max_green:
             self.max_outs += 1
             self._start_switch(now, (self._phase + 1) % len(self._phases))
@@ -142,8 +170,16 @@ class SignalMachine:
     def _start_switch(self, now: float, phase: int) -> None:
         self._target = phase
         self.switches += 1
+        _, dont, hold = self._ped[(self._phase, phase)]
+        if hold > 0:
+            self._mode, self._since, self._until = _PED_CLEAR, now, now + hold
+            self.state = dont
+        else:
+            self._start_yellow(now)
+
+    def _start_yellow(self, now: float) -> None:
         self._mode, self._since, self._until = _YELLOW, now, now + self._timing.yellow
-        self.state = self._states[(self._phase, phase)][0]
+        self.state = self._states[(self._phase, self._target)][0]
 
     def _enter_green(self, now: float) -> None:
         self._phase = self._target

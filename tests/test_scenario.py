@@ -6,7 +6,7 @@ from sim.scenario import ScenarioError, library_names, load_scenario
 
 
 def test_own_library_is_complete():
-    assert library_names() == ["arterial", "grid10x10", "grid4x4", "single"]
+    assert library_names() == ["arterial", "crosswalk", "grid10x10", "grid4x4", "single"]
     s = load_scenario("single")
     assert s.name == "single" and (s.begin, s.end) == (0.0, 3600.0)
     assert s.net.name == "single.net.xml" and s.routes[0].name == "single.rou.xml"
@@ -46,5 +46,5 @@ def test_broken_scenarios_name_the_file(tmp_path, setup, needle):
 
 
 def test_unknown_name_lists_own_scenarios():
-    with pytest.raises(ScenarioError, match="own scenarios: arterial, grid10x10, grid4x4, single"):
+    with pytest.raises(ScenarioError, match="own scenarios: arterial, crosswalk, grid10x10, grid4x4, single"):
         load_scenario("nosuch")

@@ -1,0 +1,128 @@
+"""Pedestrian crossings: the actuator times walk and clearance, the monitor judges them, the
+generator makes a scenario with crosswalks, and every controller runs it without a breach."""
+
+import json
+import math
+
+import pytest
+
+from brain.model import GreenPhase
+from brain.timing import Timing
+from sim.program import ProgramPhase, green_phases, merge_walk_phases
+from sim.safety import SafetyMonitor, SafetyRules
+from sim.signal import SignalMachine
+
+# two vehicle phases; link 4 is a 12 m crosswalk beside phase 0's movements (10 s clearance at 1.2 m/s)
+PHASES = (GreenPhase(0, "GGrrG"), GreenPhase(1, "rrGGr"))
+CROSS = ((4, 12.0),)
+TIMING = Timing(yellow=3.0, all_red=1.0, min_green=5.0, walk=7.0, ped_speed=1.2)
+RULES = SafetyRules((frozenset({0, 1, 4}), frozenset({2, 3})), min_green=5.0, min_yellow=3.0, all_red=1.0,
+                    crossings=((4, 10.0),), walk=7.0)
+
+
+def drive(machine, requests, until):
+    """Tick every 0.5 s, asking for ``requests[t]`` at time t; the (time, state) changes."""
+    shown, last = [], None
+    t = 0.0
+    while t <= until:
+        if t in requests:
+            machine.request(t, requests[t])
+        s = machine.tick(t)
+        if s != last:
+            shown.append((t, s))
+            last = s
+        t += 0.5
+    return shown
+
+
+def test_walk_then_clearance_before_any_conflicting_green():
+    m = SignalMachine(PHASES, TIMING, now=0.0, all_red=1.0, crossings=CROSS)
+    assert not m.request(5.0, 1)  # vehicle minimum served, the walk (7 s) not yet
+    shown = drive(m, {5.0: 1, 7.0: 1}, 30.0)
+    # don't walk at once with the vehicles still green, for 10 - 3 - 1 = 6 s; then yellow, all-red
+    assert shown == [(0.0, "GGrrG"), (7.0, "GGrrr"), (13.0, "yyrrr"), (16.0, "rrrrr"), (17.0, "rrGGr")]
+    assert m.refused == 2  # both asks at 5 s
+    mon = SafetyMonitor({"J": RULES})
+    for t, s in shown:
+        mon.observe(t, "J", s)
+    assert mon.violations == 0, mon.kept
+
+
+def test_clearance_covered_by_yellow_and_all_red_adds_no_hold():
+    short = ((4, 4.0),)  # 3.3 s clearance: yellow + all-red cover it
+    m = SignalMachine(PHASES, TIMING, now=0.0, all_red=1.0, crossings=short)
+    shown = drive(m, {7.0: 1}, 20.0)
+    assert shown[:2] == [(0.0, "GGrrG"), (7.0, "yyrrr")]  # the crossing never shows yellow
+
+
+def test_max_green_also_times_the_pedestrian_clearance():
+    m = SignalMachine(PHASES, Timing(yellow=3.0, all_red=1.0, max_green=20.0), now=0.0, all_red=1.0, crossings=CROSS)
+    shown = drive(m, {}, 40.0)
+    assert shown[1] == (20.0, "GGrrr") and shown[2] == (26.0, "yyrrr")
+    assert m.max_outs == 1
+
+
+@pytest.mark.parametrize("states,kind,count", [
+    # the actuator without pedestrian rules: walk ended with the vehicles' minimum (5 s) ...
+    ([(0, "rrrrr"), (1, "GGrrG"), (6, "yyrry"), (9, "rrrrr"), (10, "rrGGr")], "short-walk", 1),
+    # ... and the crossing's yellow + all-red (4 s) as its clearance, before links 2 and 3 go green
+    ([(0, "GGrrG"), (7, "yyrry"), (10, "rrrrr"), (11, "rrGGr")], "ped-clearance", 2),
+    ([(0, "GGrrG"), (7, "GGrrr"), (13, "yyrrr"), (16, "rrrrr"), (16.5, "rrGGr")], "ped-clearance", 2),
+])
+def test_monitor_flags_pedestrian_breaches(states, kind, count):
+    mon = SafetyMonitor({"J": RULES})
+    for t, s in states:
+        mon.observe(float(t), "J", s)
+    assert mon.counts[kind] == count, mon.kept
+    assert mon.counts["green-to-red"] == 0  # a crosswalk's walk may end straight into don't walk
+
+
+def test_program_with_crossings_merges_the_clearance_phase():
+    # netconvert's program for a 4-arm junction with four crosswalks (links 16-19)
+    states = ["gGGgrrrrgGGgrrrrrGrG", "gGGgrrrrgGGgrrrrrrrr", "yyygrrrryyygrrrrrrrr", "rrrGrrrrrrrGrrrrrrrr",
+              "rrryrrrrrrryrrrrrrrr", "rrrrgGGgrrrrgGGgGrGr", "rrrrgGGgrrrrgGGgrrrr", "rrrryyygrrrryyygrrrr",
+              "rrrrrrrGrrrrrrrGrrrr", "rrrrrrryrrrrrrryrrrr"]
+    durations = [28, 5, 3, 6, 3, 28, 5, 3, 6, 3]
+    prog = [ProgramPhase(s, d, d) for s, d in zip(states, durations)]
+    merged = merge_walk_phases(green_phases(prog), {16, 17, 18, 19})
+    assert [g.program_index for g in merged] == [0, 3, 5, 8]
+    assert merged[0].state == states[0] and merged[0].duration == 33
+    assert merged[2].state == states[5] and merged[2].duration == 33
+
+
+@pytest.fixture(scope="module")
+def crosswalk_runs():
+    from sim.loop import run_scenario
+    from sim.scenario import load_scenario
+
+    sc = load_scenario("crosswalk")
+    return {c: run_scenario(sc, c, seed=1, end=1200.0) for c in ("fixed", "mpc", "max-pressure")}
+
+
+def test_every_controller_serves_pedestrians_without_a_breach(crosswalk_runs):
+    for name, r in crosswalk_runs.items():
+        assert r.safety_violations == 0, (name, r.violation_kinds)
+        assert r.ped_trips > 100 and math.isfinite(r.ped_avg_delay_s), name
+        assert r.vehicles > 300 and r.avg_delay_s < 60, name
+    assert crosswalk_runs["mpc"].switches > 10
+
+
+def test_crosswalk_network_and_its_timing_findings(tmp_path):
+    from brain.cli import main
+    from sim.backend import SumoBackend
+    from sim.scenario import load_scenario
+
+    with SumoBackend(load_scenario("crosswalk")) as b:
+        net, _ = b.network()
+        (x,) = net.intersections
+        assert [i for i, _ in x.crossings] == [16, 17, 18, 19]
+        assert all(12.0 <= length <= 20.0 for _, length in x.crossings)
+        assert all(x.links[i] == (-1, -1) for i, _ in x.crossings)  # no vehicle lanes for walkers
+        assert x.n_phases == 4
+    out = tmp_path / "found.json"
+    # netconvert's 5 s pedestrian phase + yellow + left turns leave 17 s: enough at 1.2 m/s, not at 0.9
+    assert main(["check-timing", "--scenario", "crosswalk", "--ped-speed", "0.9", "--json", str(out)]) == 4
+    rules = [f["rule"] for f in json.loads(out.read_text())]
+    assert rules.count("pedestrian clearance at 0.9 m/s") == 4  # two crosswalks per walk, two walks
+    main(["check-timing", "--scenario", "crosswalk", "--json", str(out)])
+    assert not any("pedestrian" in f["rule"] for f in json.loads(out.read_text()))
