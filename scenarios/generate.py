@@ -123,13 +123,14 @@ def _walks(spec: ScenarioSpec, net: Path, path: Path) -> None:
     """Pedestrians walking between the fringe's sidewalks, on the same demand profile."""
     from sumo import SUMO_HOME
 
-    _run([
-        sys.executable, str(Path(SUMO_HOME) / "tools" / "randomTrips.py"),
-        "-n", str(net), "-b", "0", "-e", str(DURATION_S), "--pedestrians",
-        "--insertion-rate", *[f"{spec.peds_h * f:g}" for f in PROFILE], "--binomial", "4",
-        "--fringe-factor", "max", "--seed", str(spec.seed + 100), "--prefix", f"{spec.name}_ped_",
-        "-o", str(path), "--validate",
-    ])
+    with tempfile.TemporaryDirectory() as tmp:
+        _run([
+            sys.executable, str(Path(SUMO_HOME) / "tools" / "randomTrips.py"),
+            "-n", str(net), "-b", "0", "-e", str(DURATION_S), "--pedestrians",
+            "--insertion-rate", *[f"{spec.peds_h * f:g}" for f in PROFILE], "--binomial", "4",
+            "--fringe-factor", "max", "--seed", str(spec.seed + 100), "--prefix", f"{spec.name}_ped_",
+            "-o", str(Path(tmp) / "walks.xml"), "-r", str(path), "--validate",
+        ])
 
 
 def _config(spec: ScenarioSpec, path: Path) -> None:
