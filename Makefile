@@ -35,7 +35,7 @@ bench-kernel: $(STAMP)
 # The committed benchmark tables (about 30 minutes on 2 cores).
 RESCO ?= ../shared/scenarios/resco
 bench-all: $(STAMP)
-	$(BIN)/citybrain bench --scenario single --scenario arterial --scenario grid4x4 --scenario grid10x10 \
+	$(BIN)/citybrain bench --scenario single --scenario arterial --scenario grid4x4 --scenario grid10x10 --scenario crosswalk \
 	  --seed 1 --seed 2 --seed 3 --json benchmarks/results/own.json --markdown benchmarks/results/own.md \
 	  --title "The optimiser and the classic controllers on the own scenario library"
 	$(BIN)/citybrain bench $(foreach s,cologne1 cologne3 ingolstadt1 ingolstadt7 grid4x4,--scenario $(RESCO)/$(s)) \

@@ -69,6 +69,17 @@ class Timing:
         """Pedestrian clearance time for a crossing ``length_m`` long (s)."""
         return length_m / self.ped_speed
 
+    def phase_min_greens(self, x) -> list[float]:
+        """Shortest vehicle green of each of ``x``'s phases: the minimum green, or for a phase that
+        shows a crosswalk's walk, the walk plus the clearance that yellow and all-red leave."""
+        lost = self.yellow_of(x) + self.all_red_of(x)
+        out = []
+        for p in x.phases:
+            walks = [length for i, length in x.crossings if p.state[i] in "Gg"]
+            ped = self.walk + max(0.0, max(self.ped_clearance(v) for v in walks) - lost) if walks else 0.0
+            out.append(max(self.min_green, ped))
+        return out
+
     @classmethod
     def from_mapping(cls, values: dict[str, float | None]) -> Timing:
         """Build from a config mapping; unknown keys raise ``ValueError``."""

@@ -84,7 +84,7 @@ class SumoBackend:
         self._evs: set[str] = set()
         self._links: dict[str, list] = {}
         self._lane_index: dict[str, int] | None = None
-        self.emergency_reach_m = 500.0
+        self.emergency_reach_m = 1000.0
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -155,19 +155,22 @@ class SumoBackend:
                 out.append((i, float(self.ts.lane.getLength(link[0][1]))))
         return tuple(out)
 
-    def install_actuated(self, tls: str, min_green: float, max_green: float, program_id: str) -> None:
+    def install_actuated(self, tls: str, min_green: float, max_green: float, program_id: str,
+                         walk: float = 0.0) -> None:
         """Replace ``tls``'s program by SUMO's actuated control over the same phases.
 
         Each green may be extended up to twice its fixed-time split (the usual max-green
         setting), within ``[min_green, max_green]``; phases without a detector of their own run
-        to that maximum.
+        to that maximum. A green showing a crosswalk's walk lasts at least ``walk``.
         """
         tl = self.ts.trafficlight
+        crossings = {i for i, _ in self.crossings(tls)}
         phases = []
         for p in self.program(tls):
             if p.is_green:
-                top = min(max(2.0 * p.duration, min_green), max_green)
-                phases.append(tl.Phase(min(max(p.duration, min_green), top), p.state, min_green, top))
+                low = max(min_green, walk) if any(p.state[i] in "Gg" for i in crossings) else min_green
+                top = min(max(2.0 * p.duration, low), max(max_green, low))
+                phases.append(tl.Phase(min(max(p.duration, low), top), p.state, low, top))
             else:
                 phases.append(tl.Phase(p.duration, p.state, p.duration, p.duration))
         tl.setProgramLogic(tls, tl.Logic(program_id, tc.TRAFFICLIGHT_TYPE_ACTUATED, 0, phases))

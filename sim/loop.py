@@ -218,7 +218,7 @@ class _Loop:
         native = isinstance(self.controller, NativeController)
         if native and self.controller.program == "actuated":
             for x in network.intersections:
-                b.install_actuated(x.id, timing.min_green, timing.max_green, "citybrain-actuated")
+                b.install_actuated(x.id, timing.min_green, timing.max_green, "citybrain-actuated", timing.walk)
                 programs[x.id] = b.program(x.id)
         rules = {t: _native_rules(p, b.crossings(t), timing) for t, p in programs.items()}
         now = b.time

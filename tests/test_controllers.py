@@ -124,9 +124,30 @@ def test_priority_preempts_for_an_approaching_emergency_vehicle_then_lets_go():
     assert int(c.decide(ev, status())[0]) == 1  # its movement's phase, despite the queues elsewhere
     far = Readings(0.0, heavy_ns.vehicles, heavy_ns.halting, heavy_ns.arrivals, heavy_ns.departures,
                    ((2, 7, 900.0),))
-    assert int(c.decide(far, status())[0]) == 0  # beyond reach: normal control
+    assert int(c.decide(far, status())[0]) == 0  # 43 s out with no queue ahead: normal control
     assert int(c.decide(heavy_ns, status())[0]) == 0  # passed: normal control again
     assert c.preemptions == 1
+
+
+def test_priority_starts_early_enough_for_the_queue_ahead_to_clear():
+    c = make("max-pressure+priority")
+    c.reset(NET, Timing())
+    ns = [9, 9, 0, 0, 0, 0, 0, 0]  # max-pressure alone keeps north-south
+    ev = ((2, 7, 600.0),)  # from the east, 600 m out: about 29 s at 1.5x the limit
+    empty = Readings(0.0, np.array(ns, float), np.array(ns, float), np.zeros(8), np.zeros(8), ev)
+    assert int(c.decide(empty, status())[0]) == 0  # nothing ahead of it: not yet
+    queued = [9, 9, 6, 0, 0, 0, 0, 0]  # six vehicles standing on its lane need about 12 s more
+    r = Readings(0.0, np.array(queued, float), np.array(queued, float), np.zeros(8), np.zeros(8), ev)
+    assert int(c.decide(r, status())[0]) == 1
+
+
+def test_plan_keeps_its_cycle_and_falls_back_into_step():
+    c = make("plan")
+    c.reset(NET, Timing())  # two 30 s greens, 3 s yellow: a 66 s cycle from the first decision
+    assert [int(c.scheduled(t)[0]) for t in (0, 29, 31, 40, 62, 64, 70)] == [0, 0, 1, 1, 1, 0, 0]
+    # pushed off its cycle (held in phase 1 by a pre-emption): back to what the cycle says now
+    assert int(c.decide(readings([0] * 8, t=70.0), status(phase=1, green=20.0))[0]) == 0
+    assert int(c.decide(readings([0] * 8, t=100.0), status(phase=0, green=5.0))[0]) == 1
 
 
 def test_priority_nearest_vehicle_wins_and_native_controllers_are_refused():

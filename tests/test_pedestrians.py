@@ -4,9 +4,11 @@ generator makes a scenario with crosswalks, and every controller runs it without
 import json
 import math
 
+import numpy as np
 import pytest
 
-from brain.model import GreenPhase
+from brain.controllers.webster import Webster
+from brain.model import GreenPhase, Intersection, Network
 from brain.timing import Timing
 from sim.program import ProgramPhase, green_phases, merge_walk_phases
 from sim.safety import SafetyMonitor, SafetyRules
@@ -96,7 +98,8 @@ def crosswalk_runs():
     from sim.scenario import load_scenario
 
     sc = load_scenario("crosswalk")
-    return {c: run_scenario(sc, c, seed=1, end=1200.0) for c in ("fixed", "mpc", "max-pressure")}
+    names = ("fixed", "plan", "webster", "actuated", "max-pressure", "greedy", "mpc", "mpc+priority")
+    return {c: run_scenario(sc, c, seed=1, end=1200.0) for c in names}
 
 
 def test_every_controller_serves_pedestrians_without_a_breach(crosswalk_runs):
@@ -126,3 +129,13 @@ def test_crosswalk_network_and_its_timing_findings(tmp_path):
     assert rules.count("pedestrian clearance at 0.9 m/s") == 4  # two crosswalks per walk, two walks
     main(["check-timing", "--scenario", "crosswalk", "--json", str(out)])
     assert not any("pedestrian" in f["rule"] for f in json.loads(out.read_text()))
+
+
+def test_phase_minimum_greens_carry_the_walk_and_what_clearance_yellow_leaves():
+    x = Intersection("J", PHASES, ((0, 4), (1, 5), (2, 6), (3, 7), (-1, -1)), (0, 1, 2, 3), (4, 5, 6, 7), 3.0, 1.0,
+                     crossings=CROSS)
+    t = Timing(yellow=3.0, all_red=1.0, min_green=5.0)
+    assert t.phase_min_greens(x) == pytest.approx([7.0 + 10.0 - 4.0, 5.0])
+    w = Webster()
+    w.reset(Network((x,), tuple(f"l{i}" for i in range(8)), np.full(8, 100.0), np.full(8, 13.9)), t)
+    assert w.plan(0)[0] >= 13.0 and w.plan(0)[1] >= 5.0  # Webster's splits never below them

@@ -4,6 +4,13 @@ Unlike ``fixed`` (SUMO runs the program itself), ``plan`` asks the actuator for 
 scenario's program in order, for that green's programmed duration (at least the minimum green),
 so it can take over any single intersection mid-run from another controller, through the legal
 transition, when that controller's inputs fail.
+
+The plan keeps its own clock: each signal's cycle (its greens, each followed by the actuator's
+yellow and all-red) is anchored at the first decision, and the wish is always the green the
+cycle schedules now. A signal pushed off its cycle (a pre-emption for an emergency vehicle, a
+takeover mid-cycle, a longer pedestrian clearance) therefore falls back into step with its
+neighbours' coordination within one phase, as a real controller's transition back to
+coordination does, instead of running out of step for the rest of the day.
 """
 
 from __future__ import annotations
@@ -27,13 +34,22 @@ class FixedPlan(Controller):
     def reset(self, network: Network, timing: Timing) -> None:
         super().reset(network, timing)
         self.durations = [np.array([max(p.duration, timing.min_green) for p in x.phases]) for x in network.intersections]
+        lost = [timing.yellow_of(x) + timing.all_red_of(x) for x in network.intersections]
+        # per signal: when each green's window starts in the cycle, and the cycle length
+        self.starts = [np.concatenate(([0.0], np.cumsum(d + lo)[:-1])) for d, lo in zip(self.durations, lost)]
+        self.cycles = np.array([float(np.sum(d + lo)) for d, lo in zip(self.durations, lost)])
+        self.anchor: float | None = None
+
+    def scheduled(self, now: float) -> np.ndarray:
+        """The green each signal's cycle schedules at ``now`` (the next one during its yellow and all-red)."""
+        if self.anchor is None:
+            self.anchor = now
+        out = np.zeros(len(self.durations), dtype=np.int64)
+        for i, (d, st) in enumerate(zip(self.durations, self.starts)):
+            pos = (now - self.anchor) % self.cycles[i]
+            k = int(np.searchsorted(st, pos + 1e-9, side="right")) - 1
+            out[i] = k if pos - st[k] < d[k] - 1e-9 else (k + 1) % len(d)
+        return out
 
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
-        wish = status.phase.astype(np.int64).copy()
-        for i, d in enumerate(self.durations):
-            if status.in_transition.size and status.in_transition[i]:
-                continue
-            p = int(status.phase[i])
-            if status.green_time[i] >= d[p] - 1e-9:
-                wish[i] = (p + 1) % len(d)
-        return wish
+        return self.scheduled(readings.time)

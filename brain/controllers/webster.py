@@ -31,11 +31,13 @@ def webster_cycle(flow_ratios: np.ndarray, lost_time: float, y_cap: float = 0.95
     return (1.5 * lost_time + 5.0) / (1.0 - y_sum)
 
 
-def webster_greens(flow_ratios: np.ndarray, cycle: float, lost_time: float, min_green: float) -> np.ndarray:
-    """Effective greens proportional to the flow ratios, none below ``min_green``."""
+def webster_greens(flow_ratios: np.ndarray, cycle: float, lost_time: float,
+                   min_green: float | np.ndarray) -> np.ndarray:
+    """Effective greens proportional to the flow ratios, none below ``min_green`` (one value, or
+    one per phase)."""
     y = np.asarray(flow_ratios, dtype=np.float64)
     n = len(y)
-    usable = max(cycle - lost_time, n * min_green)
+    usable = max(cycle - lost_time, float(np.sum(np.broadcast_to(min_green, (n,)))))
     share = y / y.sum() if y.sum() > 0 else np.full(n, 1.0 / n)
     return np.maximum(usable * share, min_green)
 
@@ -70,10 +72,12 @@ class Webster(Controller):
         self._lanes = [critical_lanes(x) for x in network.intersections]
         self._lost = []
         self._plans = []
+        self._min = []  # per phase: the minimum green, or walk + pedestrian clearance where longer
         for x in network.intersections:
             self._lost.append(x.n_phases * (timing.yellow_of(x) + timing.all_red_of(x)))
+            self._min.append(np.minimum(np.array(timing.phase_min_greens(x)), max(timing.max_green, timing.min_green)))
             own = np.array([p.duration for p in x.phases], dtype=np.float64)
-            self._plans.append(np.clip(own, timing.min_green, timing.max_green))
+            self._plans.append(np.clip(own, self._min[-1], max(timing.max_green, self._min[-1].max())))
         self._history: list[tuple[float, np.ndarray]] = []
         self._next_plan = -np.inf
 
@@ -93,8 +97,8 @@ class Webster(Controller):
         for i, lanes in enumerate(self._lanes):
             y = np.array([rate[ln].max() / SATURATION_VEH_PER_S if len(ln) else 0.0 for ln in lanes])
             cycle = min(webster_cycle(y, self._lost[i]), self.max_cycle_s)
-            greens = webster_greens(y, cycle, self._lost[i], self.timing.min_green)
-            self._plans[i] = np.minimum(greens, self.timing.max_green)
+            greens = webster_greens(y, cycle, self._lost[i], self._min[i])
+            self._plans[i] = np.minimum(greens, max(self.timing.max_green, self._min[i].max()))
 
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
         if readings.time >= self._next_plan:
