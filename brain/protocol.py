@@ -132,6 +132,11 @@ def _status(b: dict) -> dict:
         m = len(_list(r.get("vehicles"), "readings.vehicles", 10 * MAX_SIGNALS))
         out["readings"] = {k: _nums(r.get(k), f"readings.{k}", m, 0, 1e12)
                            for k in ("vehicles", "halting", "arrivals", "departures")}
+    e = b.get("emergency")
+    if e is not None:  # emergency vehicles' upcoming movements: [in lane, out lane, metres to the stop line]
+        out["emergency"] = [(_int(x[0], "emergency[].in", 0, 10 * MAX_SIGNALS), _int(x[1], "emergency[].out", 0, 10 * MAX_SIGNALS),
+                             _num(x[2], "emergency[].distance", 0, 1e5))
+                            for x in (_list(row, "emergency[]", 3, 3) for row in _list(e, "emergency", 1000))]
     return out
 
 
@@ -162,7 +167,7 @@ _SCHEMAS = {
     "heartbeat": ({"role", "cameras"}, _heartbeat),
     "bye": ({"role"}, _bye),
 }
-_OPTIONAL = {"status": {"readings"}, "decision": {"count_wall"}}
+_OPTIONAL = {"status": {"readings", "emergency"}, "decision": {"count_wall"}}
 TYPES = tuple(_SCHEMAS)
 
 

@@ -296,6 +296,12 @@ class Brain:
             if readings.vehicles.shape[0] != self.net.n_lanes:
                 self._reject("range", f"readings for {readings.vehicles.shape[0]} lanes, network has {self.net.n_lanes}")
                 return
+        emergency = tuple(b.get("emergency", ()))
+        if any(max(a, c) >= self.net.n_lanes for a, c, _ in emergency):
+            self._reject("range", f"emergency movement on a lane beyond the network's {self.net.n_lanes}")
+            return
+        if emergency:
+            readings = replace(readings, emergency=emergency)
         try:
             wish = np.asarray(self.controller.decide(readings, status), dtype=np.int64)
         except Exception:  # a controller failure must not take the service down: everyone on fallback

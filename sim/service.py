@@ -129,6 +129,8 @@ class RemoteBrain(Controller):
         if self.cfg.sensing == "truth":
             body["readings"] = {"vehicles": readings.vehicles.tolist(), "halting": readings.halting.tolist(),
                                 "arrivals": readings.arrivals.tolist(), "departures": readings.departures.tolist()}
+        if readings.emergency:  # the emergency vehicles' transponders, whatever senses the traffic
+            body["emergency"] = [[int(a), int(b), float(d)] for a, b, d in readings.emergency]
         if not send(self.push, encode("status", self.cfg.sender, self.step, readings.time, body)):
             self.stats["status_dropped"] += 1
         plan = self.fallback.decide(readings, status)

@@ -104,3 +104,12 @@ def test_ten_thousand_fuzzed_messages_are_all_rejected_cleanly():
             rejected += 1
     assert rejected + accepted == 10_000
     assert rejected >= 9_000
+
+
+def test_status_carries_emergency_movements_and_refuses_bad_ones():
+    body = {"step": 3, "phase": [0], "green": [4.0], "in_transition": [False], "emergency": [[2, 7, 150.5]]}
+    assert decode(encode("status", "sim", 3, 6.0, body)).body["emergency"] == [(2, 7, 150.5)]
+    for bad in ([[2, 7]], [[2, 7, -1.0]], [["a", 7, 1.0]], "x"):
+        with pytest.raises(ProtocolError) as e:
+            decode(_raw([VERSION, "status", "sim", 3, 6.0, 1.0], {**body, "emergency": bad}))
+        assert e.value.reason == "range"
