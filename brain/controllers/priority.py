@@ -27,29 +27,37 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from brain.controllers.base import Controller
 from brain.model import Network, Readings, SignalStatus
 from brain.timing import Timing
 
-__all__ = ["Priority"]
+__all__ = ["Priority", "PriorityConfig"]
+
+
+@dataclass(frozen=True)
+class PriorityConfig:
+    """When and how pre-emption starts (see the module docstring); distances in metres."""
+
+    reach_m: float = 1000.0
+    close_m: float = 30.0
+    always_m: float = 150.0
+    ev_speed: float = 1.5
+    headway_s: float = 2.0
+    margin_s: float = 15.0
 
 
 class Priority(Controller):
     """Pre-emption for emergency vehicles on top of ``inner`` (see the module docstring)."""
 
-    def __init__(self, inner: Controller, reach_m: float = 1000.0, close_m: float = 30.0, always_m: float = 150.0,
-                 ev_speed: float = 1.5, headway_s: float = 2.0, margin_s: float = 15.0) -> None:
+    def __init__(self, inner: Controller, config: PriorityConfig | None = None) -> None:
         self.inner = inner
+        self.config = config or PriorityConfig()
         self.name = f"{inner.name}+priority"
         self.interval = inner.interval
-        self.reach_m = reach_m
-        self.close_m = close_m
-        self.always_m = always_m
-        self.ev_speed = ev_speed
-        self.headway_s = headway_s
-        self.margin_s = margin_s
         self.preemptions = 0
 
     def reset(self, network: Network, timing: Timing) -> None:
@@ -81,18 +89,19 @@ class Priority(Controller):
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
         wish = np.asarray(self.inner.decide(readings, status), dtype=np.int64).copy()
         chosen: dict[int, tuple[float, int]] = {}
+        cfg = self.config
         for a, b, dist in readings.emergency:
             serving = self._serving.get((a, b))
-            if dist > self.reach_m or serving is None:
+            if dist > cfg.reach_m or serving is None:
                 continue
             i, far, close, lanes = serving
-            if dist > self.always_m:  # far out: only once the queue ahead needs the time to clear
-                eta = dist / max(self._speed[a] * self.ev_speed, 1.0)
-                lead = self._lost[i] + self.headway_s * float(readings.halting[lanes].max()) + self.margin_s
+            if dist > cfg.always_m:  # far out: only once the queue ahead needs the time to clear
+                eta = dist / max(self._speed[a] * cfg.ev_speed, 1.0)
+                lead = self._lost[i] + cfg.headway_s * float(readings.halting[lanes].max()) + cfg.margin_s
                 if eta > lead:
                     continue
             if i not in chosen or dist < chosen[i][0]:
-                chosen[i] = (dist, close if dist <= self.close_m else far)
+                chosen[i] = (dist, close if dist <= cfg.close_m else far)
         for i, (_, q) in chosen.items():
             wish[i] = q
         new = set(chosen) - self._active
