@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-__all__ = ["Timing"]
+__all__ = ["Timing", "Crosswalks"]
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,12 @@ class Timing:
         return length_m / self.ped_speed
 
     def phase_min_greens(self, x) -> list[float]:
-        """Shortest vehicle green of each of ``x``'s phases: the minimum green, or for a phase that
-        shows a crosswalk's walk, the walk plus the clearance that yellow and all-red leave."""
-        lost = self.yellow_of(x) + self.all_red_of(x)
-        out = []
-        for p in x.phases:
-            walks = [length for i, length in x.crossings if p.state[i] in "Gg"]
-            ped = self.walk + max(0.0, max(self.ped_clearance(v) for v in walks) - lost) if walks else 0.0
-            out.append(max(self.min_green, ped))
-        return out
+        """Earliest green time at which a switch away from each of ``x``'s phases may be asked:
+        the minimum green, or the walk for a phase that shows a crosswalk's walk. (The actuator
+        may then keep the vehicles' green longer for the pedestrian clearance, see
+        :class:`Crosswalks`.)"""
+        return [max(self.min_green, self.walk) if any(p.state[i] in "Gg" for i, _ in x.crossings) else self.min_green
+                for p in x.phases]
 
     @classmethod
     def from_mapping(cls, values: dict[str, float | None]) -> Timing:
@@ -88,3 +86,67 @@ class Timing:
         if unknown:
             raise ValueError(f"unknown timing key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         return cls(**values)
+
+
+class Crosswalks:
+    """The pedestrian clearance rule of one signal, for the actuator and for planners.
+
+    A crosswalk's walk ends when a switch leaves the phases showing it. No vehicle link that is
+    never green together with that crosswalk (its *conflicts*, as the program's phases declare
+    them) may turn green before the crossing's clearance time has passed since. A switch whose
+    target turns such a link green is therefore preceded by a *hold*: the vehicles keep their
+    green (the crosswalk shows don't walk) for whatever of the clearance the yellow and all-red
+    do not cover. A switch to a phase without conflicting links needs no hold; the clearance
+    then carries over to the next switch.
+
+    Args:
+        states: the green phases' signal states; crossings: ``(link index, length m)``.
+    """
+
+    def __init__(self, states: Sequence[str], crossings: Sequence[tuple[int, float]], timing: Timing) -> None:
+        self.clearance = {i: timing.ped_clearance(length) for i, length in crossings}
+        greens = [frozenset(k for k, ch in enumerate(st) if ch in "Gg") for st in states]
+        self._greens = greens
+        cross = frozenset(self.clearance)
+        links = frozenset().union(*greens) - cross if greens else frozenset()
+        self.conflicts = {c: frozenset(v for v in links if not any(c in g and v in g for g in greens))
+                          for c in self.clearance}
+
+    def __bool__(self) -> bool:
+        return bool(self.clearance)
+
+    def ending(self, src: int, dst: int) -> frozenset[int]:
+        """Crosswalks whose walk a switch from phase ``src`` to ``dst`` ends."""
+        return frozenset(c for c in self.clearance if c in self._greens[src] and c not in self._greens[dst])
+
+    def hold(self, src: int, dst: int, now: float, lost: float, walk_end: dict[int, float]) -> float:
+        """Seconds the vehicles keep their green before the yellow of a switch ``src -> dst`` asked
+        at ``now``; ``walk_end``: when each crosswalk's last walk ended (this switch's included)."""
+        newly = self._greens[dst] - self._greens[src]
+        need = 0.0
+        for c, ended in walk_end.items():
+            if self.conflicts[c] & newly:
+                need = max(need, ended + self.clearance[c] - (now + lost))
+        return need
+
+    def cycle(self, asks: Sequence[float], lost: float, cycles: int = 3) -> tuple[list[float], float]:
+        """Run the phases in order, asking each switch ``asks[k]`` seconds into green ``k``, with
+        the holds the rule adds; returns when each green starts in the steady cycle and its length."""
+        n = len(asks)
+        walk_end: dict[int, float] = {}
+        t = 0.0
+        starts: list[float] = []
+        for _ in range(cycles):
+            starts = []
+            for k in range(n):
+                starts.append(t)
+                for c in self.clearance:
+                    if c in self._greens[k]:
+                        walk_end.pop(c, None)
+                t_ask = t + asks[k]
+                nxt = (k + 1) % n
+                for c in self.ending(k, nxt):
+                    walk_end[c] = t_ask
+                t = t_ask + max(self.hold(k, nxt, t_ask, lost, walk_end), 0.0) + lost
+        first = starts[0]
+        return [x - first for x in starts], t - first

@@ -7,10 +7,11 @@ maximum is ended even if the controller asks to keep it.
 
 Pedestrian crossings (rest in walk): a crossing shown green in a phase is that phase's walk,
 shown from the start of the green. A switch that ends a walk is refused before the walk has
-run ``Timing.walk``; once accepted, the crossing turns red (don't walk) at once while the
-vehicles keep their green for the pedestrian clearance that yellow and all-red do not already
-cover, so no vehicle movement turns green before the crossing's length at ``Timing.ped_speed``
-has passed. Crossings never show yellow.
+run ``Timing.walk`` (maximum green waits for it too); once accepted, the crossing turns red
+(don't walk) at once. No vehicle movement conflicting with it turns green before the crossing's
+length at ``Timing.ped_speed`` has passed: where a switch would turn one green sooner, the
+vehicles keep their green for what yellow and all-red do not cover (:class:`brain.timing.Crosswalks`).
+Crossings never show yellow.
 
 Example:
     >>> from brain.model import GreenPhase
@@ -27,7 +28,7 @@ Example:
 from __future__ import annotations
 
 from brain.model import GreenPhase, is_green
-from brain.timing import Timing
+from brain.timing import Crosswalks, Timing
 
 __all__ = ["SignalMachine", "transition_states"]
 
@@ -94,19 +95,12 @@ class SignalMachine:
         self._mode = _GREEN
         self._since = now  # when the current mode began
         self._until = now  # when the current transition mode ends
-        cross = {i: timing.ped_clearance(length) for i, length in crossings}
-        self._crossings = frozenset(cross)
+        self._cross = Crosswalks([p.state for p in self._phases], crossings, timing)
+        self._crossings = frozenset(self._cross.clearance)
         self._states = {(i, j): transition_states(a.state, b.state, self._crossings)
                         for i, a in enumerate(self._phases)
                         for j, b in enumerate(self._phases) if i != j}
-        # per switch (i, j): the walks it ends, the don't-walk state shown while they clear, and
-        # how long the vehicles keep their green for it (the clearance yellow + all-red leave)
-        self._ped = {}
-        for (i, j) in self._states:
-            ending = [c for c in cross if is_green(self._phases[i].state[c]) and not is_green(self._phases[j].state[c])]
-            hold = max((cross[c] for c in ending), default=0.0) - timing.yellow - self._all_red
-            dont = "".join("r" if k in ending else ch for k, ch in enumerate(self._phases[i].state))
-            self._ped[(i, j)] = (bool(ending), dont, max(hold, 0.0))
+        self._walk_end: dict[int, float] = {}  # when each crosswalk's last walk ended
         self.state = self._phases[initial_phase].state
         self.refused = 0
         """Requests refused because they would break a rule (counted, never applied)."""
@@ -142,7 +136,7 @@ class SignalMachine:
         if phase == self._phase:
             return False
         need = self._timing.min_green
-        if self._ped[(self._phase, phase)][0]:
+        if self._cross and self._cross.ending(self._phase, phase):
             need = max(need, self._timing.walk)
         if now - self._since < need:
             self.refused += 1
@@ -162,20 +156,32 @@ class SignalMachine:
             self._enter_green(now)
         elif self._mode == _PED_CLEAR and now >= self._until:
             self._start_yellow(now)
-        elif self._mode == _GREEN and len(self._phases) > 1 and now - self._since >= self._timing.max_green:
+        elif self._mode == _GREEN and len(self._phases) > 1 and now - self._since >= self._max_green():
             self.max_outs += 1
             self._start_switch(now, (self._phase + 1) % len(self._phases))
         return self.state
 
+    def _max_green(self) -> float:
+        """Maximum green of the current phase (never below the walk it would end)."""
+        nxt = (self._phase + 1) % len(self._phases)
+        if self._cross and self._cross.ending(self._phase, nxt):
+            return max(self._timing.max_green, self._timing.walk)
+        return self._timing.max_green
+
     def _start_switch(self, now: float, phase: int) -> None:
         self._target = phase
         self.switches += 1
-        _, dont, hold = self._ped[(self._phase, phase)]
-        if hold > 0:
-            self._mode, self._since, self._until = _PED_CLEAR, now, now + hold
-            self.state = dont
-        else:
-            self._start_yellow(now)
+        hold = 0.0
+        if self._cross:
+            ending = self._cross.ending(self._phase, phase)
+            for c in ending:
+                self._walk_end[c] = now
+            hold = self._cross.hold(self._phase, phase, now, self._timing.yellow + self._all_red, self._walk_end)
+            if hold > 1e-9:
+                self._mode, self._since, self._until = _PED_CLEAR, now, now + hold
+                self.state = "".join("r" if k in ending else ch for k, ch in enumerate(self._phases[self._phase].state))
+                return
+        self._start_yellow(now)
 
     def _start_yellow(self, now: float) -> None:
         self._mode, self._since, self._until = _YELLOW, now, now + self._timing.yellow
@@ -185,3 +191,5 @@ class SignalMachine:
         self._phase = self._target
         self._mode, self._since = _GREEN, now
         self.state = self._phases[self._phase].state
+        for c in [c for c in self._walk_end if is_green(self.state[c])]:
+            del self._walk_end[c]  # a new walk: its clearance starts again when it ends

@@ -9,7 +9,7 @@ import pytest
 
 from brain.controllers.webster import Webster
 from brain.model import GreenPhase, Intersection, Network
-from brain.timing import Timing
+from brain.timing import Crosswalks, Timing
 from sim.program import ProgramPhase, green_phases, merge_walk_phases
 from sim.safety import SafetyMonitor, SafetyRules
 from sim.signal import SignalMachine
@@ -131,11 +131,52 @@ def test_crosswalk_network_and_its_timing_findings(tmp_path):
     assert not any("pedestrian" in f["rule"] for f in json.loads(out.read_text()))
 
 
-def test_phase_minimum_greens_carry_the_walk_and_what_clearance_yellow_leaves():
+def test_holds_come_where_a_conflicting_green_would_come_too_soon():
+    cross = Crosswalks([p.state for p in PHASES], CROSS, TIMING)
+    assert cross.conflicts == {4: frozenset({2, 3})}
+    # asked at 7 s, the walk ends; phase 1's links conflict: 10 - 3 - 1 = 6 s hold; back to phase 0: none
+    starts, cycle = cross.cycle([7.0, 5.0], lost=4.0)
+    assert starts == pytest.approx([0.0, 17.0]) and cycle == pytest.approx(26.0)
+
+
+def test_a_switch_to_a_phase_without_conflicts_carries_the_clearance_over():
+    # phase 1 keeps link 1 (green beside the walk) alone: no hold there, but the switch after it
+    # to the conflicting phase 2 waits until the crossing's 10 s are up
+    phases = (GreenPhase(0, "GGrrG"), GreenPhase(1, "rGrrr"), GreenPhase(2, "rrGGr"))
+    t = Timing(yellow=3.0, all_red=1.0, min_green=1.0, walk=7.0, ped_speed=1.2)
+    m = SignalMachine(phases, t, now=0.0, all_red=1.0, crossings=CROSS)
+    shown = drive(m, {7.0: 1, 12.0: 2}, 30.0)
+    # asked at 12 s, phase 1 holds 1 s more (12 + 1 + 3 + 1 = 17 = the walk's end at 7 s + 10 s)
+    assert shown == [(0.0, "GGrrG"), (7.0, "yGrrr"), (10.0, "rGrrr"), (13.0, "ryrrr"), (16.0, "rrrrr"),
+                     (17.0, "rrGGr")]
+    rules = SafetyRules(tuple(frozenset(p.green_links) for p in phases), 1.0, 3.0, 1.0, ((4, 10.0),), 7.0)
+    mon = SafetyMonitor({"J": rules})
+    for when, state in shown:
+        mon.observe(when, "J", state)
+    assert mon.violations == 0, mon.kept
+
+
+def test_maximum_green_waits_for_the_walk():
+    t = Timing(yellow=3.0, all_red=1.0, min_green=5.0, max_green=6.0, walk=7.0)
+    m = SignalMachine(PHASES, t, now=0.0, all_red=1.0, crossings=CROSS)
+    shown = drive(m, {}, 10.0)
+    assert shown[1][0] == 7.0 and m.max_outs == 1
+
+
+def test_webster_asks_early_by_the_hold_and_never_before_the_walk():
     x = Intersection("J", PHASES, ((0, 4), (1, 5), (2, 6), (3, 7), (-1, -1)), (0, 1, 2, 3), (4, 5, 6, 7), 3.0, 1.0,
                      crossings=CROSS)
     t = Timing(yellow=3.0, all_red=1.0, min_green=5.0)
-    assert t.phase_min_greens(x) == pytest.approx([7.0 + 10.0 - 4.0, 5.0])
+    assert t.phase_min_greens(x) == pytest.approx([7.0, 5.0])
     w = Webster()
     w.reset(Network((x,), tuple(f"l{i}" for i in range(8)), np.full(8, 100.0), np.full(8, 13.9)), t)
-    assert w.plan(0)[0] >= 13.0 and w.plan(0)[1] >= 5.0  # Webster's splits never below them
+    assert w.plan(0)[0] >= 7.0 and w.plan(0)[1] >= 5.0
+    assert w._asks(0, np.array([13.0, 5.0])) == pytest.approx([7.0, 5.0])  # 7 s + the 6 s hold = 13 s of green
+
+
+def test_plan_runs_the_crosswalk_program_without_refusals():
+    from sim.loop import run_scenario
+    from sim.scenario import load_scenario
+
+    r = run_scenario(load_scenario("crosswalk"), "plan", end=900.0)
+    assert r.safety_violations == 0 and r.refused_requests == 0 and r.switches > 30

@@ -19,7 +19,7 @@ import numpy as np
 
 from brain.controllers.base import Controller, register
 from brain.model import Network, Readings, SignalStatus
-from brain.timing import Timing
+from brain.timing import Crosswalks, Timing
 
 __all__ = ["FixedPlan"]
 
@@ -33,11 +33,22 @@ class FixedPlan(Controller):
 
     def reset(self, network: Network, timing: Timing) -> None:
         super().reset(network, timing)
-        self.durations = [np.array([max(p.duration, timing.min_green) for p in x.phases]) for x in network.intersections]
-        lost = [timing.yellow_of(x) + timing.all_red_of(x) for x in network.intersections]
-        # per signal: when each green's window starts in the cycle, and the cycle length
-        self.starts = [np.concatenate(([0.0], np.cumsum(d + lo)[:-1])) for d, lo in zip(self.durations, lost)]
-        self.cycles = np.array([float(np.sum(d + lo)) for d, lo in zip(self.durations, lost)])
+        self.durations = [np.maximum(np.array([p.duration for p in x.phases]), timing.phase_min_greens(x))
+                          for x in network.intersections]
+        # per signal: when each green's window starts in the cycle, and the cycle length (with the
+        # actuator's pedestrian holds where crosswalks ask for them)
+        self.starts, cycles = [], []
+        for x, d in zip(network.intersections, self.durations):
+            lost = timing.yellow_of(x) + timing.all_red_of(x)
+            cross = Crosswalks([p.state for p in x.phases], x.crossings, timing)
+            if cross:
+                st, cyc = cross.cycle(list(d), lost)
+                self.starts.append(np.array(st))
+                cycles.append(cyc)
+            else:
+                self.starts.append(np.concatenate(([0.0], np.cumsum(d + lost)[:-1])))
+                cycles.append(float(np.sum(d + lost)))
+        self.cycles = np.array(cycles)
         self.anchor: float | None = None
 
     def scheduled(self, now: float) -> np.ndarray:
@@ -48,8 +59,11 @@ class FixedPlan(Controller):
         for i, (d, st) in enumerate(zip(self.durations, self.starts)):
             pos = (now - self.anchor) % self.cycles[i]
             k = int(np.searchsorted(st, pos + 1e-9, side="right")) - 1
-            out[i] = k if pos - st[k] < d[k] - 1e-9 else (k + 1) % len(d)
+            out[i] = k if pos - st[k] < d[k] - 1e-9 else (k + 1) % len(d)  # asked to end at d[k]
         return out
 
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
-        return self.scheduled(readings.time)
+        wish = self.scheduled(readings.time)
+        if status.in_transition.size:  # a switch under way is not asked again
+            wish = np.where(status.in_transition, status.phase, wish)
+        return wish

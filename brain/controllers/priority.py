@@ -63,12 +63,13 @@ class Priority(Controller):
     def reset(self, network: Network, timing: Timing) -> None:
         super().reset(network, timing)
         self.inner.reset(network, timing)
-        # (in_lane, out_lane) -> (intersection, phase while far, phase when close). Far, the phase
+        # (in_lane, out_lane) -> (intersection, phase while far, phase when close, the approach's
+        # incoming lanes). Far, the phase
         # showing the movement green that lets most of its approach move (the vehicles queued ahead
         # of the emergency vehicle, in whichever lane, must clear for it to reach its own lane);
         # close to the stop line, the one giving it priority green ``G`` (a protected turn) first.
         edge = [ln.rsplit("_", 1)[0] for ln in network.lanes]
-        self._serving: dict[tuple[int, int], tuple[int, int, int]] = {}
+        self._serving: dict[tuple[int, int], tuple[int, int, int, np.ndarray]] = {}
         for i, x in enumerate(network.intersections):
             for k, link in enumerate(x.links):
                 if min(link) < 0 or link in self._serving:
@@ -81,8 +82,12 @@ class Priority(Controller):
                     close = min(cands, key=lambda c: (c[1], c[0]))[2]
                     lanes = np.array(sorted({x.links[m][0] for m in approach}), dtype=np.int64)
                     self._serving[link] = (i, far, close, lanes)
-        self._lost = np.array([timing.yellow_of(x) + timing.all_red_of(x) + timing.min_green
-                               for x in network.intersections])
+        # the longest a signal may need to change: a minimum green (or walk), a pedestrian hold,
+        # yellow and all-red
+        self._lost = np.array([max(timing.phase_min_greens(x)) + max(
+            timing.yellow_of(x) + timing.all_red_of(x),
+            max((timing.ped_clearance(length) for _, length in x.crossings), default=0.0))
+            for x in network.intersections])
         self._speed = network.lane_speed
         self._active: set[int] = set()
 

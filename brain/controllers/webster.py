@@ -17,7 +17,7 @@ import numpy as np
 
 from brain.controllers.base import Controller, register
 from brain.model import Intersection, Network, Readings, SignalStatus
-from brain.timing import Timing
+from brain.timing import Crosswalks, Timing
 
 __all__ = ["Webster", "critical_lanes", "webster_cycle", "webster_greens"]
 
@@ -72,12 +72,13 @@ class Webster(Controller):
         self._lanes = [critical_lanes(x) for x in network.intersections]
         self._lost = []
         self._plans = []
-        self._min = []  # per phase: the minimum green, or walk + pedestrian clearance where longer
-        for x in network.intersections:
+        self._min = []  # per phase: the minimum green, or the walk where a phase shows one
+        self._cross = [Crosswalks([p.state for p in x.phases], x.crossings, timing) for x in network.intersections]
+        for i, x in enumerate(network.intersections):
             self._lost.append(x.n_phases * (timing.yellow_of(x) + timing.all_red_of(x)))
-            self._min.append(np.minimum(np.array(timing.phase_min_greens(x)), max(timing.max_green, timing.min_green)))
+            self._min.append(np.array(timing.phase_min_greens(x)))
             own = np.array([p.duration for p in x.phases], dtype=np.float64)
-            self._plans.append(np.clip(own, self._min[-1], max(timing.max_green, self._min[-1].max())))
+            self._plans.append(self._asks(i, np.clip(own, self._min[-1], max(timing.max_green, self._min[-1].max()))))
         self._history: list[tuple[float, np.ndarray]] = []
         self._next_plan = -np.inf
 
@@ -98,7 +99,19 @@ class Webster(Controller):
             y = np.array([rate[ln].max() / SATURATION_VEH_PER_S if len(ln) else 0.0 for ln in lanes])
             cycle = min(webster_cycle(y, self._lost[i]), self.max_cycle_s)
             greens = webster_greens(y, cycle, self._lost[i], self._min[i])
-            self._plans[i] = np.minimum(greens, max(self.timing.max_green, self._min[i].max()))
+            self._plans[i] = self._asks(i, np.minimum(greens, max(self.timing.max_green, self._min[i].max())))
+
+    def _asks(self, i: int, greens: np.ndarray) -> np.ndarray:
+        """When to ask each switch so the greens come out as planned: the actuator keeps a green
+        longer for a pedestrian clearance (the hold), so the ask comes that much sooner."""
+        cross = self._cross[i]
+        if not cross:
+            return greens
+        x = self.network.intersections[i]
+        lost = self.timing.yellow_of(x) + self.timing.all_red_of(x)
+        starts, cycle = cross.cycle(list(greens), lost)
+        shown = np.diff(np.append(starts, cycle)) - lost  # green each phase gets, holds included
+        return np.maximum(greens - (shown - greens), self._min[i])
 
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
         if readings.time >= self._next_plan:
