@@ -65,3 +65,43 @@ def test_pacer_holds_simulated_time_to_the_wall_clock():
         b.time = float(k)
         p(b)
     assert time.perf_counter() - t0 == pytest.approx(0.5, abs=0.15)  # 10 simulated s at 20x
+
+
+def test_brain_takes_emergency_movements_from_the_status_and_refuses_unknown_lanes():
+    import numpy as np
+    import zmq
+
+    from brain.cli_service import _free_ports
+    from brain.model import GreenPhase, Intersection, Network
+    from brain.protocol import decode, encode
+    from brain.service import Brain, ServeConfig
+
+    x = Intersection("J", (GreenPhase(0, "GGrr", 30), GreenPhase(2, "rrGG", 30)),
+                     ((0, 5), (1, 4), (2, 7), (3, 6)), (0, 1, 2, 3), (4, 5, 6, 7), 3.0, 0.0)
+    net = Network((x,), tuple(f"l{i}" for i in range(8)), np.full(8, 100.0), np.full(8, 13.9))
+    p_in, p_out = _free_ports(2)
+    ctx = zmq.Context()
+    got = ctx.socket(zmq.PULL)
+    got.bind(f"tcp://127.0.0.1:{p_out}")
+    brain = Brain(ServeConfig(controller="max-pressure+priority", intake=f"tcp://127.0.0.1:{p_in}",
+                              decisions=f"tcp://127.0.0.1:{p_out}"), network=net, ctx=ctx)
+    try:
+        heavy_ns = [9.0, 9.0, 0, 0, 0, 0, 0, 0]  # max-pressure alone keeps phase 0
+        readings = {"vehicles": heavy_ns, "halting": heavy_ns, "arrivals": [0.0] * 8, "departures": [0.0] * 8}
+
+        def status(step, emergency):
+            body = {"step": step, "phase": [0], "green": [20.0], "in_transition": [False], "readings": readings,
+                    "emergency": emergency}
+            brain.handle(encode("status", "sim", step, 2.0 * step, body))
+            brain._maybe_decide()
+
+        status(1, [[9, 1, 50.0]])  # lane 9: not in this network
+        assert brain.rejected == {"range": 1} and brain.decisions == 0
+        status(2, [[2, 7, 100.0]])  # from the east, 100 m out: its phase, despite the queues elsewhere
+        assert brain.decisions == 1
+        assert got.poll(2000)
+        assert decode(got.recv()).body["wish"] == [1]
+    finally:
+        brain.close()
+        got.close(0)
+        ctx.term()
