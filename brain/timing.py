@@ -78,6 +78,17 @@ class Timing:
         return [max(self.min_green, self.walk) if any(p.state[i] in "Gg" for i, _ in x.crossings) else self.min_green
                 for p in x.phases]
 
+    def ped_min_greens(self, x) -> list[float]:
+        """Shortest green each of ``x``'s phases needs for its pedestrians (for planners): the walk
+        plus the part of the crossing's clearance that yellow and all-red do not cover (the
+        classic pedestrian minimum green), or the minimum green."""
+        lost = self.yellow_of(x) + self.all_red_of(x)
+        out = []
+        for p in x.phases:
+            walks = [self.ped_clearance(length) for i, length in x.crossings if p.state[i] in "Gg"]
+            out.append(max(self.min_green, self.walk + max(max(walks) - lost, 0.0)) if walks else self.min_green)
+        return out
+
     @classmethod
     def from_mapping(cls, values: dict[str, float | None]) -> Timing:
         """Build from a config mapping; unknown keys raise ``ValueError``."""

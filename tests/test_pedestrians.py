@@ -167,10 +167,11 @@ def test_webster_asks_early_by_the_hold_and_never_before_the_walk():
     x = Intersection("J", PHASES, ((0, 4), (1, 5), (2, 6), (3, 7), (-1, -1)), (0, 1, 2, 3), (4, 5, 6, 7), 3.0, 1.0,
                      crossings=CROSS)
     t = Timing(yellow=3.0, all_red=1.0, min_green=5.0)
-    assert t.phase_min_greens(x) == pytest.approx([7.0, 5.0])
+    assert t.phase_min_greens(x) == pytest.approx([7.0, 5.0])  # when a switch may be asked
+    assert t.ped_min_greens(x) == pytest.approx([7.0 + 10.0 - 4.0, 5.0])  # the green pedestrians need
     w = Webster()
     w.reset(Network((x,), tuple(f"l{i}" for i in range(8)), np.full(8, 100.0), np.full(8, 13.9)), t)
-    assert w.plan(0)[0] >= 7.0 and w.plan(0)[1] >= 5.0
+    assert w.plan(0)[0] >= 7.0 and w.plan(0)[1] >= 5.0  # asks; the greens behind them are >= 13 s and 5 s
     assert w._asks(0, np.array([13.0, 5.0])) == pytest.approx([7.0, 5.0])  # 7 s + the 6 s hold = 13 s of green
 
 

@@ -72,11 +72,13 @@ class Webster(Controller):
         self._lanes = [critical_lanes(x) for x in network.intersections]
         self._lost = []
         self._plans = []
-        self._min = []  # per phase: the minimum green, or the walk where a phase shows one
+        self._min = []  # per phase: the minimum green, or the pedestrians' minimum green where longer
+        self._ask_min = []  # per phase: the earliest a switch may be asked (the walk where one shows)
         self._cross = [Crosswalks([p.state for p in x.phases], x.crossings, timing) for x in network.intersections]
         for i, x in enumerate(network.intersections):
             self._lost.append(x.n_phases * (timing.yellow_of(x) + timing.all_red_of(x)))
-            self._min.append(np.array(timing.phase_min_greens(x)))
+            self._min.append(np.array(timing.ped_min_greens(x)))
+            self._ask_min.append(np.array(timing.phase_min_greens(x)))
             own = np.array([p.duration for p in x.phases], dtype=np.float64)
             self._plans.append(self._asks(i, np.clip(own, self._min[-1], max(timing.max_green, self._min[-1].max()))))
         self._history: list[tuple[float, np.ndarray]] = []
@@ -111,7 +113,7 @@ class Webster(Controller):
         lost = self.timing.yellow_of(x) + self.timing.all_red_of(x)
         starts, cycle = cross.cycle(list(greens), lost)
         shown = np.diff(np.append(starts, cycle)) - lost  # green each phase gets, holds included
-        return np.maximum(greens - (shown - greens), self._min[i])
+        return np.maximum(greens - (shown - greens), self._ask_min[i])
 
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
         if readings.time >= self._next_plan:
