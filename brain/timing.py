@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-__all__ = ["Timing", "Crosswalks"]
+__all__ = ["Timing", "Crosswalks", "crosswalk_conflicts"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,14 @@ class Timing:
         return cls(**values)
 
 
+def crosswalk_conflicts(greens: Sequence[frozenset[int]], crossings) -> dict[int, frozenset[int]]:
+    """Per crosswalk link: the vehicle links never green together with it in any of ``greens``
+    (the program's phases, the only combinations its designer declared compatible)."""
+    cross = frozenset(crossings)
+    links = frozenset().union(*greens) - cross if greens else frozenset()
+    return {c: frozenset(v for v in links if not any(c in g and v in g for g in greens)) for c in cross}
+
+
 class Crosswalks:
     """The pedestrian clearance rule of one signal, for the actuator and for planners.
 
@@ -116,12 +124,8 @@ class Crosswalks:
 
     def __init__(self, states: Sequence[str], crossings: Sequence[tuple[int, float]], timing: Timing) -> None:
         self.clearance = {i: timing.ped_clearance(length) for i, length in crossings}
-        greens = [frozenset(k for k, ch in enumerate(st) if ch in "Gg") for st in states]
-        self._greens = greens
-        cross = frozenset(self.clearance)
-        links = frozenset().union(*greens) - cross if greens else frozenset()
-        self.conflicts = {c: frozenset(v for v in links if not any(c in g and v in g for g in greens))
-                          for c in self.clearance}
+        self._greens = [frozenset(k for k, ch in enumerate(st) if ch in "Gg") for st in states]
+        self.conflicts = crosswalk_conflicts(self._greens, self.clearance)
 
     def __bool__(self) -> bool:
         return bool(self.clearance)

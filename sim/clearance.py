@@ -14,6 +14,7 @@ import numpy as np
 
 from brain.hcm import ite_all_red, ite_yellow
 from brain.model import Network
+from brain.timing import crosswalk_conflicts
 
 __all__ = ["crossing_width", "ite_clearance", "with_ite_clearances", "check_timing", "is_crossing_lane"]
 
@@ -98,9 +99,9 @@ def _pedestrian_findings(t: str, phases: list, crossing: dict[int, float], walk:
     found = []
     n = len(phases)
     greens = [frozenset(i for i, c in enumerate(p.state) if c in "Gg") for p in phases]
+    conflicts = crosswalk_conflicts(greens, crossing)
     for c, length in crossing.items():
-        conflicting = frozenset(range(len(phases[0].state))) - set(crossing)
-        conflicting = frozenset(v for v in conflicting if not any(c in g and v in g for g in greens))
+        conflicting = conflicts[c]
         for k in range(n):
             if c not in greens[k] or c in greens[k - 1]:
                 continue  # not where a walk starts

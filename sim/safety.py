@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from brain.model import is_green
+from brain.timing import crosswalk_conflicts
 
 __all__ = ["SafetyRules", "SafetyMonitor", "Violation"]
 
@@ -43,11 +44,7 @@ class SafetyRules:
 
     def conflicts(self) -> dict[int, frozenset[int]]:
         """Per crossing link: the vehicle links never green together with it."""
-        cross = {c for c, _ in self.crossings}
-        links = set().union(*self.allowed_greens) - cross if self.allowed_greens else set()
-        n = max(links | cross, default=-1) + 1
-        return {c: frozenset(v for v in range(n) if v not in cross
-                             and not any(c in g and v in g for g in self.allowed_greens)) for c in cross}
+        return crosswalk_conflicts(self.allowed_greens, (c for c, _ in self.crossings))
 
 
 @dataclass(frozen=True)
@@ -122,12 +119,13 @@ class SafetyMonitor:
                     if i in conflicts[c] and now - ended < clearance[c] - 1e-6:
                         self._flag(now, tls, "ped-clearance", f"link {i} green {now - ended:g}s after crossing "
                                                               f"link {c}'s walk ended < {clearance[c]:g}s")
-            if i in clearance:
-                pass  # judged above
-            elif is_green(old) and new != "y":
-                self._flag(now, tls, "green-to-red", f"link {i} {old}->{new} without yellow")
-            elif is_green(old) and held < rules.min_green - 1e-6:
-                self._flag(now, tls, "short-green", f"link {i} green {held:g}s < {rules.min_green:g}s")
+            if i in clearance:  # a crosswalk: judged above
+                pass
+            elif is_green(old):
+                if new != "y":
+                    self._flag(now, tls, "green-to-red", f"link {i} {old}->{new} without yellow")
+                elif held < rules.min_green - 1e-6:
+                    self._flag(now, tls, "short-green", f"link {i} green {held:g}s < {rules.min_green:g}s")
             elif old == "y":
                 if held < rules.min_yellow - 1e-6:
                     self._flag(now, tls, "short-yellow", f"link {i} yellow {held:g}s < {rules.min_yellow:g}s")

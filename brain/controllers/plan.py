@@ -39,15 +39,10 @@ class FixedPlan(Controller):
         # actuator's pedestrian holds where crosswalks ask for them)
         self.starts, cycles = [], []
         for x, d in zip(network.intersections, self.durations):
-            lost = timing.yellow_of(x) + timing.all_red_of(x)
             cross = Crosswalks([p.state for p in x.phases], x.crossings, timing)
-            if cross:
-                st, cyc = cross.cycle(list(d), lost)
-                self.starts.append(np.array(st))
-                cycles.append(cyc)
-            else:
-                self.starts.append(np.concatenate(([0.0], np.cumsum(d + lost)[:-1])))
-                cycles.append(float(np.sum(d + lost)))
+            st, cyc = cross.cycle(list(d), timing.yellow_of(x) + timing.all_red_of(x))
+            self.starts.append(np.array(st))
+            cycles.append(cyc)
         self.cycles = np.array(cycles)
         self.anchor: float | None = None
 

@@ -64,10 +64,10 @@ class Priority(Controller):
         super().reset(network, timing)
         self.inner.reset(network, timing)
         # (in_lane, out_lane) -> (intersection, phase while far, phase when close, the approach's
-        # incoming lanes). Far, the phase
-        # showing the movement green that lets most of its approach move (the vehicles queued ahead
-        # of the emergency vehicle, in whichever lane, must clear for it to reach its own lane);
-        # close to the stop line, the one giving it priority green ``G`` (a protected turn) first.
+        # incoming lanes). Far, the phase showing the movement green that lets most of its approach
+        # move (the vehicles queued ahead of the emergency vehicle, in whichever lane, must clear for
+        # it to reach its own lane); close to the stop line, the one giving it priority green ``G``
+        # (a protected turn) first.
         edge = [ln.rsplit("_", 1)[0] for ln in network.lanes]
         self._serving: dict[tuple[int, int], tuple[int, int, int, np.ndarray]] = {}
         for i, x in enumerate(network.intersections):
