@@ -58,6 +58,8 @@ def check_timing(ts: ModuleType, min_green: float = 5.0, walk: float = 7.0, ped_
     """
     from sim.program import ProgramPhase
 
+    if ped_speed <= 0 or walk < 0:
+        raise ValueError(f"walk must be >= 0 and ped_speed > 0, got walk={walk:g}, ped_speed={ped_speed:g}")
     found = []
     for t in ts.trafficlight.getIDList():
         logic = ts.trafficlight.getAllProgramLogics(t)

@@ -129,6 +129,7 @@ def test_crosswalk_network_and_its_timing_findings(tmp_path):
     assert rules.count("pedestrian clearance at 0.9 m/s") == 4  # two crosswalks per walk, two walks
     main(["check-timing", "--scenario", "crosswalk", "--json", str(out)])
     assert not any("pedestrian" in f["rule"] for f in json.loads(out.read_text()))
+    assert main(["check-timing", "--scenario", "crosswalk", "--ped-speed", "0"]) == 2  # one line, no traceback
 
 
 def test_holds_come_where_a_conflicting_green_would_come_too_soon():
