@@ -6,6 +6,27 @@ import math
 
 CLEAR_EPS = 0.5
 MAIN_SHARE = 0.5
+TIE = 1e-9
+
+
+def above(a, b):
+    """``a`` exceeds ``b`` by more than the tie margin (ties go to the first found)."""
+    return a > b + TIE * (1.0 + abs(b))
+
+
+def score(x, w, sv):
+    return sum(w[j] * x[j] * sv[j] for j in range(len(x)))
+
+
+def by_score(phases, x, w, serve):
+    """``phases`` ordered by weighted queue, largest first; ties keep their order."""
+    out = []
+    for q in phases:
+        k = len(out)
+        while k > 0 and above(score(x, w, serve[q]), score(x, w, serve[out[k - 1]])):
+            k -= 1
+        out.insert(k, q)
+    return out
 
 
 def segment(x, arr, satdt, w, sv_q, sv_p, t0, lost_f, nmin, nmax, H):
@@ -31,21 +52,23 @@ def complete(x, arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax):
     cost, guard = 0.0, 0
     while t < H and guard < 2 * P + 2:
         guard += 1
-        vals = [(sum(w[j] * x[j] * serve[q][j] for j in range(len(x))), q) for q in range(P) if q != p]
-        top = max((v for v, _ in vals), default=0.0)
-        if top <= 1e-9:
+        q, top = -1, 1e-9
+        for r in range(P):
+            if r != p and above(score(x, w, serve[r]), top):
+                q, top = r, score(x, w, serve[r])
+        if q < 0:
             c, t, _ = segment(x, arr, satdt, w, serve[p], serve[p], t, 0.0, H, H, H)
             cost += c
             break
-        q = next(q for v, q in vals if v == top)
         c, t, _ = segment(x, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H)
         cost += c
         p = q
     return cost
 
 
-def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max_g, dec_s, depth):
-    """Every first action and every phase order to ``depth``: {first action: least cost (veh s)}."""
+def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max_g, dec_s, depth, beam=0):
+    """Every first action and every phase order to ``depth`` (after the first action only the ``beam``
+    phases with the largest weighted queues, 0: all): {first action: least cost (veh s)}."""
     P, H = len(serve), len(arr)
     lost_f = lost_s / dt
     nmin = math.ceil((lost_s + min_g) / dt - 1e-9)
@@ -70,9 +93,8 @@ def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max
             total = cost + complete(list(x), arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax)
             best[first] = min(best.get(first, math.inf), total)
             return
-        for q in range(P):
-            if q == p:
-                continue
+        kids = by_score([q for q in range(P) if q != p], x, w, serve)
+        for q in kids[:beam] if beam > 0 else kids:
             y = list(x)
             c, t2, _ = segment(y, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H)
             walk(y, t2, q, cost + c, d + 1, first)

@@ -35,7 +35,8 @@ def _case(rng: np.random.Generator):
         age = float(rng.uniform(5.0, 60.0))
     force = int(rng.integers(P)) if rng.random() < 0.15 else -1
     return dict(q0=q0, arr=arr, satdt=satdt, w=w, serve=serve, cur=cur, prev=prev, age=age, force=force,
-                lost_s=3.0, dt=2.0, min_g=5.0, max_g=120.0, dec_s=2.0, depth=int(rng.integers(0, 4)))
+                lost_s=3.0, dt=2.0, min_g=5.0, max_g=120.0, dec_s=2.0, depth=int(rng.integers(0, 4)),
+                beam=int(rng.integers(0, 3)))
 
 
 def _kernel(c):
@@ -43,8 +44,9 @@ def _kernel(c):
     out = np.zeros((3, K.MAX_SEG), dtype=np.int64)
     fws, iws = K.workspace(nl, c["serve"].shape[0], c["depth"], c["arr"].shape[0])
     first, cost, nseg, nodes = K.plan_one(
-        c["q0"], c["arr"].reshape(-1), c["satdt"], c["w"], c["serve"], c["cur"], c["prev"], c["age"], c["force"],
-        c["lost_s"], c["dt"], c["min_g"], c["max_g"], c["dec_s"], c["depth"], out[0], out[1], out[2], fws, iws)
+        c["q0"], c["arr"].reshape(-1), c["satdt"], c["w"], c["serve"].reshape(-1), c["serve"].shape[0], c["cur"],
+        c["prev"], c["age"], c["force"], c["lost_s"], c["dt"], c["min_g"], c["max_g"], c["dec_s"], c["depth"],
+        c.get("beam", 0), out[0], out[1], out[2], fws, iws)
     return first, cost, nseg, nodes, out
 
 
@@ -53,7 +55,7 @@ def test_branch_and_bound_finds_the_exhaustive_optimum(seed):
     c = _case(np.random.default_rng(seed))
     ref = naive.plan(list(c["q0"]), c["arr"].tolist(), list(c["satdt"]), list(c["w"]), c["serve"].tolist(),
                      c["cur"], c["prev"], c["age"], c["force"], c["lost_s"], c["dt"], c["min_g"], c["max_g"],
-                     c["dec_s"], c["depth"])
+                     c["dec_s"], c["depth"], c["beam"])
     first, cost, nseg, nodes, _ = _kernel(c)
     best = min(ref.values())
     assert cost == pytest.approx(best, rel=1e-7, abs=1e-9)
@@ -68,7 +70,7 @@ def test_pruning_expands_fewer_nodes_than_the_full_tree():
     expanded, full = 0, 0
     for _ in range(30):
         c = _case(rng)
-        c.update(depth=3, age=30.0, force=-1)
+        c.update(depth=3, age=30.0, force=-1, beam=0)
         _, _, _, nodes, _ = _kernel(c)
         P = c["serve"].shape[0]
         expanded += nodes

@@ -39,6 +39,8 @@ class MpcConfig:
         horizon: planning horizon (s).
         depth: segments searched by branch-and-bound after the first action (the rest of the
             horizon is completed greedily).
+        beam: after the first action, how many of the next phases (those with the largest
+            weighted queues) are branched on at each depth (0: all of them).
         sweeps: planning sweeps per decision. The first uses the neighbours' plans of the
             previous decision as upstream arrivals; each further sweep re-plans with the plans
             just made.
@@ -63,6 +65,7 @@ class MpcConfig:
     dt: float = 2.0
     horizon: float = 60.0
     depth: int = 3
+    beam: int = 0
     sweeps: int = 1
     coordinate: bool = False
     sat_flow: float = 0.8
@@ -77,8 +80,8 @@ class MpcConfig:
         for f in ("interval", "dt", "horizon", "sat_flow", "rate_halflife"):
             if getattr(self, f) <= 0:
                 raise ValueError(f"MpcConfig.{f} must be > 0, got {getattr(self, f)}")
-        if self.depth < 0 or self.sweeps < 1:
-            raise ValueError("MpcConfig.depth must be >= 0 and sweeps >= 1")
+        if self.depth < 0 or self.sweeps < 1 or self.beam < 0:
+            raise ValueError("MpcConfig.depth and beam must be >= 0 and sweeps >= 1")
         if self.horizon < self.dt:
             raise ValueError("MpcConfig.horizon must cover at least one planning step")
 
@@ -214,7 +217,7 @@ class Mpc(Controller):
             K.predict_arrivals(c.slot_ptr, moving, rate, c.zone_s, self.inflow, self.up_from, use, cfg.dt, H,
                                self.arr)
             K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.dt,
-                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, H, get_num_threads(),
+                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, cfg.beam, H, get_num_threads(),
                        coordinate, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len,
                        self.nodes)
             if coordinate:
