@@ -30,6 +30,9 @@ _LANE_VARS = (tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER, 
 DETECT_M = 200.0
 """How far upstream of the stop line (and downstream of the junction) lanes are sensed (m)."""
 
+_YIELDING = frozenset("msw")
+"""Link states of SUMO's that yield at an unsignalised junction (minor road, stop, all-way stop)."""
+
 
 class SumoError(RuntimeError):
     """SUMO failed to start or died during a run."""
@@ -247,7 +250,10 @@ class SumoBackend:
         """Per controlled lane, the SUMO lanes sensed for it and the zone's length.
 
         An incoming lane's zone extends upstream, an outgoing lane's downstream, through lane
-        connections until ``detect_m`` metres or a lane that belongs to another signal.
+        connections until ``detect_m`` metres or a lane that belongs to another signal. Upstream it
+        follows only connections with the right of way: a vehicle waiting on a side street for a
+        gap at an unsignalised junction is not in this signal's queue (counted in, it made the
+        optimiser give green to a queue the signal cannot move: cologne3 20.39 -> 18.77 s).
         """
         lane_api = self.ts.lane
         succ: dict[str, list[str]] = {}
@@ -256,9 +262,10 @@ class SumoBackend:
             if ln.startswith(":"):
                 continue
             for link in lane_api.getLinks(ln):
-                to = link[0]
+                to, state = link[0], link[5]
                 succ.setdefault(ln, []).append(to)
-                pred.setdefault(to, []).append(ln)
+                if state not in _YIELDING:  # a side street waiting for a gap is not this signal's queue
+                    pred.setdefault(to, []).append(ln)
         zones, extent = [], []
         for ln in lanes:
             upstream = ln in ins
