@@ -33,6 +33,8 @@ __all__ = ["build_report", "hcm_rows", "load_runs"]
 
 SAT_PER_LANE = 1800.0
 VEHICLE_SPACE_M = 7.5
+WINDOW_S = 900.0
+"""The phase timelines and time-space diagrams show this much of each run from its start (s)."""
 
 
 def load_runs(folder: Path) -> list[dict]:
@@ -102,6 +104,20 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def timeline_bars(timeline: dict[str, list], sigs: list[str]) -> list[tuple[int, float, float, str]]:
+    """(row, start, width, kind) of what ``sigs`` showed in the run's first :data:`WINDOW_S` seconds,
+    counted from the run's own start (RESCO's scenarios begin hours into the day, not at 0)."""
+    start = min((timeline[t][0][0] for t in sigs if timeline[t]), default=0.0)
+    until = start + WINDOW_S
+    bars = []
+    for y, t in enumerate(sigs):
+        for t0, t1, kind in timeline[t]:
+            if t0 > until:
+                break
+            bars.append((y, t0, min(t1, until) - t0 + 1, kind))
+    return bars
+
+
 def _plots(runs: list[dict], scenario: str, out: Path) -> list[tuple[str, str, bytes]]:
     import matplotlib
 
@@ -156,13 +172,10 @@ def _plots(runs: list[dict], scenario: str, out: Path) -> list[tuple[str, str, b
         if not sigs:
             continue
         fig, ax = plt.subplots(figsize=(11, 0.3 * len(sigs) + 1.0))
-        for y, t in enumerate(sigs):
-            for t0, t1, kind in r["timeline"][t]:
-                if t0 > 900:
-                    break
-                col = "#f2c744" if kind == "yellow" else "#333333" if kind == "red" else colours(
-                    int(kind.split()[-1]) % 10 if kind.startswith("phase") else 9)
-                ax.broken_barh([(t0, min(t1, 900) - t0 + 1)], (y - 0.4, 0.8), color=col)
+        for y, t0, width, kind in timeline_bars(r["timeline"], sigs):
+            col = "#f2c744" if kind == "yellow" else "#333333" if kind == "red" else colours(
+                int(kind.split()[-1]) % 10 if kind.startswith("phase") else 9)
+            ax.broken_barh([(t0, width)], (y - 0.4, 0.8), color=col)
         ax.set_yticks(range(len(sigs)), sigs, fontsize=7)
         ax.set_xlabel("time (s)")
         ax.set_title(f"{scenario} / {c}: phases shown (colour = green phase, yellow, red), first 15 min")
@@ -173,8 +186,9 @@ def _plots(runs: list[dict], scenario: str, out: Path) -> list[tuple[str, str, b
         r = min((x for x in mine if x["controller"] == c), key=lambda x: x["seed"])
         if not r.get("corridor") or not r.get("trajectories"):
             continue
-        tr = np.array([(t, p) for t, _, p in r["trajectories"] if t <= 900])
-        ids = [v for t, v, _ in r["trajectories"] if t <= 900]
+        until = min((t for t, _, _ in r["trajectories"]), default=0.0) + WINDOW_S
+        tr = np.array([(t, p) for t, _, p in r["trajectories"] if t <= until])
+        ids = [v for t, v, _ in r["trajectories"] if t <= until]
         fig, ax = plt.subplots(figsize=(11, 3.6))
         if len(tr):
             order = np.argsort(ids, kind="stable")
@@ -183,7 +197,10 @@ def _plots(runs: list[dict], scenario: str, out: Path) -> list[tuple[str, str, b
             starts = np.flatnonzero(np.r_[True, ids_s[1:] != ids_s[:-1]])
             ends = np.r_[starts[1:], len(ids_s)]
             for a, b in zip(starts, ends):
-                ax.plot(pts[a:b, 0], pts[a:b, 1], lw=0.5, color="#4c78a8")
+                seg = pts[a:b]
+                gaps = np.flatnonzero(np.diff(seg[:, 0]) > 5.0) + 1  # left the corridor and came back
+                for piece in np.split(seg, gaps):
+                    ax.plot(piece[:, 0], piece[:, 1], lw=0.5, color="#4c78a8")
         ax.set_xlabel("time (s)")
         ax.set_ylabel("distance along the corridor (m)")
         ax.set_title(f"{scenario} / {c}: time-space diagram, {len(r['corridor'])} edges, first 15 min")

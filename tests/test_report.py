@@ -52,6 +52,17 @@ def test_ite_clearance_intervals():
     assert percentile_queue(np.arange(101)) == pytest.approx(95.0)
 
 
+def test_timeline_shows_the_first_minutes_of_a_run_that_starts_late():
+    from benchmarks.report import WINDOW_S, timeline_bars
+
+    start = 25200.0  # cologne3 begins at 7:00
+    tl = {"a": [[start, start + 30, "phase 0"], [start + 31, start + 33, "yellow"], [start + 2000, start + 2030, "phase 1"]],
+          "b": [[start + 5, start + 40, "phase 1"]]}
+    bars = timeline_bars(tl, ["a", "b"])
+    assert [(y, kind) for y, _, _, kind in bars] == [(0, "phase 0"), (0, "yellow"), (1, "phase 1")]
+    assert all(start <= t0 and t0 + w <= start + WINDOW_S + 1 for _, t0, w, _ in bars)
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
