@@ -30,7 +30,7 @@ scenarios: $(STAMP)
 
 # Decision time of the optimiser on synthetic grids of 1 to 10,000 intersections (one core).
 bench-kernel: $(STAMP)
-	$(BIN)/citybrain bench-kernel --json benchmarks/results/kernel.json --markdown benchmarks/results/kernel.md
+	$(BIN)/citybrain bench-kernel --readings traffic,random --json benchmarks/results/kernel.json --markdown benchmarks/results/kernel.md
 
 # The committed benchmark tables (about 30 minutes on 2 cores).
 RESCO ?= ../shared/scenarios/resco

@@ -108,6 +108,7 @@ class KernelRecord:
     threads: int
     sweeps: int
     depth: int
+    beam: int
     mean_nodes: float
     readings: str
 
@@ -130,7 +131,7 @@ def bench_kernel(sizes: tuple[int, ...] = SIZES, *, steps: int = 50, threads: in
         if progress is not None:
             progress(n)
         net = synthetic_grid(n)
-        ctrl = Mpc(MpcConfig(**(config or {})))
+        ctrl = Mpc(MpcConfig.from_mapping(config or {}))
         t0 = time.perf_counter()
         ctrl.reset(net, timing)
         city = _City(net, ctrl, rng) if readings == "traffic" else None
@@ -172,7 +173,7 @@ def bench_kernel(sizes: tuple[int, ...] = SIZES, *, steps: int = 50, threads: in
             p99_ms=float(np.percentile(ms, 99)), mean_ms=float(ms.mean()),
             per_intersection_us=float(np.median(ms)) * 1e3 / n, compile_s=float(compile_s or 0.0),
             steps=steps, threads=numba.get_num_threads(), sweeps=ctrl.config.sweeps,
-            depth=ctrl.config.depth, mean_nodes=float(np.mean(nodes)), readings=readings,
+            depth=ctrl.config.depth, beam=ctrl.config.beam, mean_nodes=float(np.mean(nodes)), readings=readings,
         )
         out.append(asdict(rec))
     return out
@@ -217,12 +218,13 @@ class _City:
 def markdown_table(records: list[dict], title: str) -> str:
     lines = [f"# {title}", "",
              "| intersections | lanes | median (ms) | p99 (ms) | mean (ms) | per intersection (µs) | "
-             "search nodes / intersection | compile (s) | threads | sweeps | depth | readings |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "search nodes / intersection | compile (s) | threads | sweeps | depth | beam | readings |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         lines.append(
             f"| {r['intersections']:,} | {r['slots']:,} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | "
             f"{r['mean_ms']:.3f} | {r['per_intersection_us']:.2f} | {r['mean_nodes']:.1f} | "
-            f"{r['compile_s']:.1f} | {r['threads']} | {r['sweeps']} | {r['depth']} | {r['readings']} |"
+            f"{r['compile_s']:.1f} | {r['threads']} | {r['sweeps']} | {r['depth']} | {r.get('beam', 0)} | "
+            f"{r['readings']} |"
         )
     return "\n".join(lines) + "\n"

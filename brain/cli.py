@@ -32,7 +32,7 @@ log = logging.getLogger("citybrain")
 def _mpc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mpc", action="append", metavar="KEY=VALUE",
                    help="an option of the optimiser (repeatable), e.g. --mpc depth=2 --mpc horizon=90 "
-                        "--mpc coordinate=true; keys: interval, dt, horizon, depth, sweeps, coordinate, "
+                        "--mpc coordinate=true; keys: interval, dt, horizon, depth, beam, sweeps, coordinate, "
                         "sat_flow, rate_halflife, max_wait, wait_gain, learn_sat, vehicle_space, stall_s")
 
 
@@ -268,9 +268,11 @@ def cmd_bench_kernel(args: argparse.Namespace) -> int:
     def progress(n: int) -> None:
         print(f"bench-kernel: timing {n:,} intersections ({args.steps} steps)", file=sys.stderr)
 
+    config = _options(args, ["mpc"])
     records = []
     for mode in args.readings.split(","):
-        records += bench_kernel(sizes, steps=args.steps, threads=args.threads, progress=progress, readings=mode)
+        records += bench_kernel(sizes, steps=args.steps, threads=args.threads, progress=progress, readings=mode,
+                                config=config)
     table = markdown_table(records, args.title)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -412,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", help="write the table to this Markdown file")
     p.add_argument("--title", default="Optimiser decision time per control step", help="heading of the table")
     p.add_argument("--warm-cache", action="store_true", help="let numba load compiled kernels from its cache")
+    _mpc_args(p)
     p.set_defaults(func=cmd_bench_kernel)
 
     p = sub.add_parser("check-timing", help="report the scenario's own signal plans that break the timing rules "

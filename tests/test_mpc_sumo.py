@@ -51,3 +51,9 @@ def test_bench_kernel_writes_one_record_per_size(tmp_path):
     assert "| 16 |" in md.read_text()
     bad = cli("bench-kernel", "--sizes", "1,x")
     assert bad.returncode == 2 and "--sizes" in bad.stderr
+    r = cli("bench-kernel", "--sizes", "16", "--steps", "3", "--json", str(out), "--warm-cache", "--mpc", "depth=1",
+            "--mpc", "beam=2")
+    assert r.returncode == 0, r.stderr
+    rec = json.loads(out.read_text())[0]
+    assert (rec["depth"], rec["beam"]) == (1, 2) and rec["mean_nodes"] <= 4 + 4 * 2  # first actions, then 2 each
+    assert cli("bench-kernel", "--sizes", "1", "--mpc", "dpth=1").returncode == 2
