@@ -110,6 +110,7 @@ class KernelRecord:
     depth: int
     beam: int
     mean_nodes: float
+    options: dict
     readings: str
 
 
@@ -173,7 +174,7 @@ def bench_kernel(sizes: tuple[int, ...] = SIZES, *, steps: int = 50, threads: in
             p99_ms=float(np.percentile(ms, 99)), mean_ms=float(ms.mean()),
             per_intersection_us=float(np.median(ms)) * 1e3 / n, compile_s=float(compile_s or 0.0),
             steps=steps, threads=numba.get_num_threads(), sweeps=ctrl.config.sweeps,
-            depth=ctrl.config.depth, beam=ctrl.config.beam, mean_nodes=float(np.mean(nodes)), readings=readings,
+            depth=ctrl.config.depth, beam=ctrl.config.beam, options=dict(config or {}), mean_nodes=float(np.mean(nodes)), readings=readings,
         )
         out.append(asdict(rec))
     return out
@@ -216,7 +217,8 @@ class _City:
 
 
 def markdown_table(records: list[dict], title: str) -> str:
-    lines = [f"# {title}", "",
+    opts = sorted({", ".join(f"{k}={v}" for k, v in sorted(r.get("options", {}).items())) for r in records} - {""})
+    lines = [f"# {title}", ""] + ([f"Optimiser options: {'; '.join(opts)}", ""] if opts else []) + [
              "| intersections | lanes | median (ms) | p99 (ms) | mean (ms) | per intersection (µs) | "
              "search nodes / intersection | compile (s) | threads | sweeps | depth | beam | readings |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

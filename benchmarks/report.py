@@ -104,11 +104,18 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _run_start(run: dict) -> float:
+    """When the run began: its first signal state or, without signals, its first sample."""
+    firsts = [tl[0][0] for tl in run.get("timeline", {}).values() if tl]
+    if firsts:
+        return min(firsts)
+    return min((t for t, _, _ in run.get("trajectories", ())), default=0.0)
+
+
 def timeline_bars(timeline: dict[str, list], sigs: list[str]) -> list[tuple[int, float, float, str]]:
     """(row, start, width, kind) of what ``sigs`` showed in the run's first :data:`WINDOW_S` seconds,
     counted from the run's own start (RESCO's scenarios begin hours into the day, not at 0)."""
-    start = min((timeline[t][0][0] for t in sigs if timeline[t]), default=0.0)
-    until = start + WINDOW_S
+    until = _run_start({"timeline": timeline}) + WINDOW_S
     bars = []
     for y, t in enumerate(sigs):
         for t0, t1, kind in timeline[t]:
@@ -186,10 +193,11 @@ def _plots(runs: list[dict], scenario: str, out: Path) -> list[tuple[str, str, b
         r = min((x for x in mine if x["controller"] == c), key=lambda x: x["seed"])
         if not r.get("corridor") or not r.get("trajectories"):
             continue
-        until = min((t for t, _, _ in r["trajectories"]), default=0.0) + WINDOW_S
+        until = _run_start(r) + WINDOW_S
         tr = np.array([(t, p) for t, _, p in r["trajectories"] if t <= until])
         ids = [v for t, v, _ in r["trajectories"] if t <= until]
         fig, ax = plt.subplots(figsize=(11, 3.6))
+        sample_s = float(r.get("sample_s") or 5.0)
         if len(tr):
             order = np.argsort(ids, kind="stable")
             ids_s = np.array(ids)[order]
@@ -198,7 +206,7 @@ def _plots(runs: list[dict], scenario: str, out: Path) -> list[tuple[str, str, b
             ends = np.r_[starts[1:], len(ids_s)]
             for a, b in zip(starts, ends):
                 seg = pts[a:b]
-                gaps = np.flatnonzero(np.diff(seg[:, 0]) > 5.0) + 1  # left the corridor and came back
+                gaps = np.flatnonzero(np.diff(seg[:, 0]) > 1.5 * sample_s) + 1  # left the corridor and came back
                 for piece in np.split(seg, gaps):
                     ax.plot(piece[:, 0], piece[:, 1], lw=0.5, color="#4c78a8")
         ax.set_xlabel("time (s)")

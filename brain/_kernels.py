@@ -16,8 +16,9 @@ depth-first branch-and-bound over the order of the segments; leaves are complete
 by serving the longest remaining queue. The objective is the weighted queue integral (vehicle
 seconds of delay).
 
-Costs and scores within :data:`TIE` of each other are equal, and the first found wins (the lower
-phase index, the earlier plan): a tie is never decided by rounding in the sums, so a plan does not
+Costs and scores within :data:`TIE` of each other are equal, and the first found wins (the search
+tries holding first, then the other phases by weighted queue, the lower index first among equal
+queues): a tie is never decided by rounding in the sums, so a plan does not
 depend on the order the compiler adds in. (Before, one three-way tie broken by the last bit of a
 sum changed one decision in ingolstadt7's 1,800 and its hour's delay from 24.0 to 28.9 s.)
 """
@@ -131,48 +132,28 @@ def predict_arrivals(slot_ptr, moving, rate, zone_s, inflow, up_from_s, use_infl
                 out[base + h * nl + j] = v
 
 
-@njit(cache=True, fastmath=True)
-def _sums(arr, nl, H, cum, cum2):
-    """Running sums of the arrivals: ``cum[t]`` before step ``t``, ``cum2[t] = sum of cum[1..t]``."""
-    for j in range(nl):
-        cum[j] = 0.0
-        cum2[j] = 0.0
-    for t in range(H):
-        r0 = t * nl
-        r1 = r0 + nl
-        for j in range(nl):
-            c = cum[r0 + j] + arr[r0 + j]
-            cum[r1 + j] = c
-            cum2[r1 + j] = cum2[r0 + j] + c
-
-
-ACT, IDLE, MAIN = 0, 1, 2
-"""Lane lists per phase in :func:`_tables`: lanes it serves, lanes it does not, lanes deciding its end."""
+ACT, MAIN = 0, 1
+"""Lane lists per phase in :func:`_tables`: lanes it serves at all, lanes deciding its end."""
 
 
 @njit(cache=True, fastmath=True)
 def _tables(sv, P, nl, keep, lanes, counts):
-    """Per phase ``q`` its lane lists (``lanes[(3 q + kind) nl + k]``, ``counts[3 q + kind]``; kinds
-    :data:`ACT`, :data:`IDLE`, :data:`MAIN`) and per ordered pair ``(p, q)`` the share each lane
-    keeps while ``p`` changes to ``q`` (``keep[(p P + q) nl + j]``, the smaller of the two)."""
+    """Per phase ``q`` its lane lists (``lanes[(2 q + kind) nl + k]``, ``counts[2 q + kind]``; kinds
+    :data:`ACT`, :data:`MAIN`) and per ordered pair ``(p, q)`` the share each lane keeps while
+    ``p`` changes to ``q`` (``keep[(p P + q) nl + j]``, the smaller of the two)."""
     for q in range(P):
         na = 0
-        ni = 0
         nm = 0
         for j in range(nl):
             s = sv[q * nl + j]
             if s > 0.0:
-                lanes[(3 * q + ACT) * nl + na] = j
+                lanes[(2 * q + ACT) * nl + na] = j
                 na += 1
-            else:
-                lanes[(3 * q + IDLE) * nl + ni] = j
-                ni += 1
             if s >= MAIN_SHARE:
-                lanes[(3 * q + MAIN) * nl + nm] = j
+                lanes[(2 * q + MAIN) * nl + nm] = j
                 nm += 1
-        counts[3 * q + ACT] = na
-        counts[3 * q + IDLE] = ni
-        counts[3 * q + MAIN] = nm
+        counts[2 * q + ACT] = na
+        counts[2 * q + MAIN] = nm
         for p in range(P):
             for j in range(nl):
                 keep[(p * P + q) * nl + j] = min(sv[p * nl + j], sv[q * nl + j])
@@ -193,8 +174,8 @@ def _segment(x, xo, arr, nl, satdt, w, sv, keep, lanes, counts, P, p, q, t0, los
     n = 0
     so = q * nl
     ko = (p * P + q) * nl
-    lm = (3 * q + MAIN) * nl
-    nm = counts[3 * q + MAIN] if use_main else 0
+    lm = (2 * q + MAIN) * nl
+    nm = counts[2 * q + MAIN] if use_main else 0
     while t < H and n < nmax:
         if n >= nmin:
             done = True
@@ -223,8 +204,8 @@ def _segment(x, xo, arr, nl, satdt, w, sv, keep, lanes, counts, P, p, q, t0, los
 def _score(x, xo, w, sv, lanes, counts, nl, r):
     """Weighted queue phase ``r`` would serve."""
     v = 0.0
-    la = (3 * r + ACT) * nl
-    for k in range(counts[3 * r + ACT]):
+    la = (2 * r + ACT) * nl
+    for k in range(counts[2 * r + ACT]):
         j = lanes[la + k]
         v += w[j] * x[xo + j] * sv[r * nl + j]
     return v
@@ -235,7 +216,7 @@ def workspace(max_nl, max_p, depth, H):
     """Scratch arrays for :func:`plan_one` (allocated once per thread, not per intersection)."""
     D = depth + 1
     f = np.empty((D + 2) * max_nl + max_p * max_p * max_nl + max_p + (D + 1))
-    g = np.empty(6 * (D + 1) + (D + 1) * max_p + 3 * MAX_SEG + 3 * max_p * max_nl + 3 * max_p, dtype=np.int64)
+    g = np.empty(5 * (D + 1) + (D + 1) * max_p + 3 * MAX_SEG + 2 * max_p * max_nl + 2 * max_p, dtype=np.int64)
     return f, g
 
 
@@ -264,7 +245,7 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
     nl = q0.shape[0]
     H = arr.shape[0] // nl if nl > 0 else 0
     D = depth + 1
-    # carve the scratch space: queues per depth (row d at d * nl) and the leaf's, tables, sums
+    # carve the scratch space: queues per depth (row d at d * nl) and the leaf's, then the tables
     xs = fws
     xl = (D + 1) * nl
     o = (D + 2) * nl
@@ -292,9 +273,9 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
     k += MAX_SEG
     tmp_n = iws[k:k + MAX_SEG]
     k += MAX_SEG
-    lanes = iws[k:k + 3 * P * nl]
-    k += 3 * P * nl
-    counts = iws[k:k + 3 * P]
+    lanes = iws[k:k + 2 * P * nl]
+    k += 2 * P * nl
+    counts = iws[k:k + 2 * P]
     _tables(sv, P, nl, keep, lanes, counts)
 
     lost_f = lost_s / dt
@@ -370,7 +351,7 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
         cs[dd] = cost
         ph[dd] = q
         seg_n[dd] = n
-        if dd == D or t2 >= H:
+        if dd == D or t2 >= H or P == 1:  # a leaf (a single phase has no other to branch to)
             for j in range(nl):
                 xs[xl + j] = xs[xo + j]
             nseg = 0

@@ -400,8 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     _timing_args(p)
 
     p = sub.add_parser("bench-kernel", help="decision time of the optimiser for synthetic city grids",
-                       description="Time one mpc decision step with its default settings (estimation, packing and "
-                                   "the search for every intersection that may switch) on synthetic grids of "
+                       description="Time one mpc decision step (estimation, packing and the search for every "
+                                   "intersection that may switch; the default settings unless --mpc options are "
+                                   "given) on synthetic grids of "
                                    "four-phase intersections. The first call (JIT compilation) is timed apart "
                                    "as compile_s.")
     p.add_argument("--sizes", default="1,16,100,1000,10000", help="intersection counts (default 1,16,100,1000,10000)")

@@ -31,7 +31,9 @@ DETECT_M = 200.0
 """How far upstream of the stop line (and downstream of the junction) lanes are sensed (m)."""
 
 _YIELDING = frozenset("msw")
-"""Link states of SUMO's that yield at an unsignalised junction (minor road, stop, all-way stop)."""
+"""SUMO link states that yield at an unsignalised junction: minor link (a side street, or a turn
+across oncoming traffic), stop sign, all-way stop. Right-before-left (``=``) and zipper (``Z``)
+links, where no road has the right of way, stay in the zone."""
 
 
 class SumoError(RuntimeError):

@@ -89,7 +89,7 @@ def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max
     best: dict[int, float] = {}
 
     def walk(x, t, p, cost, d, first):
-        if d == depth + 1 or t >= H:
+        if d == depth + 1 or t >= H or P == 1:  # a single phase has no other to branch to
             total = cost + complete(list(x), arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax)
             best[first] = min(best.get(first, math.inf), total)
             return

@@ -51,9 +51,13 @@ def test_bench_kernel_writes_one_record_per_size(tmp_path):
     assert "| 16 |" in md.read_text()
     bad = cli("bench-kernel", "--sizes", "1,x")
     assert bad.returncode == 2 and "--sizes" in bad.stderr
-    r = cli("bench-kernel", "--sizes", "16", "--steps", "3", "--json", str(out), "--warm-cache", "--mpc", "depth=1",
-            "--mpc", "beam=2")
-    assert r.returncode == 0, r.stderr
-    rec = json.loads(out.read_text())[0]
-    assert (rec["depth"], rec["beam"]) == (1, 2) and rec["mean_nodes"] <= 4 + 4 * 2  # first actions, then 2 each
+    nodes = {}
+    for beam in (0, 2):  # random readings: the same states whatever was decided
+        r = cli("bench-kernel", "--sizes", "100", "--steps", "3", "--readings", "random", "--json", str(out),
+                "--warm-cache", "--mpc", "depth=2", "--mpc", f"beam={beam}")
+        assert r.returncode == 0, r.stderr
+        rec = json.loads(out.read_text())[0]
+        assert (rec["depth"], rec["beam"], rec["options"]) == (2, beam, {"depth": "2", "beam": str(beam)})
+        nodes[beam] = rec["mean_nodes"]
+    assert nodes[2] < 0.7 * nodes[0]  # full tree 4 + 12 + 36 nodes, beam 2: 4 + 8 + 16
     assert cli("bench-kernel", "--sizes", "1", "--mpc", "dpth=1").returncode == 2
