@@ -174,7 +174,8 @@ def bench_kernel(sizes: tuple[int, ...] = SIZES, *, steps: int = 50, threads: in
             p99_ms=float(np.percentile(ms, 99)), mean_ms=float(ms.mean()),
             per_intersection_us=float(np.median(ms)) * 1e3 / n, compile_s=float(compile_s or 0.0),
             steps=steps, threads=numba.get_num_threads(), sweeps=ctrl.config.sweeps,
-            depth=ctrl.config.depth, beam=ctrl.config.beam, options=dict(config or {}), mean_nodes=float(np.mean(nodes)), readings=readings,
+            depth=ctrl.config.depth, beam=ctrl.config.beam, options=dict(config or {}),
+            mean_nodes=float(np.mean(nodes)), readings=readings,
         )
         out.append(asdict(rec))
     return out

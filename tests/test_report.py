@@ -56,7 +56,8 @@ def test_timeline_shows_the_first_minutes_of_a_run_that_starts_late():
     from benchmarks.report import WINDOW_S, timeline_bars
 
     start = 25200.0  # cologne3 begins at 7:00
-    tl = {"a": [[start, start + 30, "phase 0"], [start + 31, start + 33, "yellow"], [start + 2000, start + 2030, "phase 1"]],
+    tl = {"a": [[start, start + 30, "phase 0"], [start + 31, start + 33, "yellow"],
+                [start + 2000, start + 2030, "phase 1"]],
           "b": [[start + 5, start + 40, "phase 1"]]}
     bars = timeline_bars(tl, ["a", "b"])
     assert [(y, kind) for y, _, _, kind in bars] == [(0, "phase 0"), (0, "yellow"), (1, "phase 1")]

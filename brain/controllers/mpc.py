@@ -217,8 +217,8 @@ class Mpc(Controller):
             K.predict_arrivals(c.slot_ptr, moving, rate, c.zone_s, self.inflow, self.up_from, use, cfg.dt, H,
                                self.arr)
             K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.dt,
-                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, cfg.beam, H, get_num_threads(),
-                       coordinate, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len,
+                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, cfg.beam, H,
+                       get_num_threads(), coordinate, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len,
                        self.nodes)
             if coordinate:
                 K.plan_outflow(*args, self.arr, satdt, cur, self._prev, age, c.lost_s, cfg.dt, H, self.plan_ph,
