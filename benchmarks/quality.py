@@ -173,6 +173,10 @@ def markdown_table(rows: Sequence[dict]) -> str:
         )
         for e in r["errors"]:
             lines.append(f"|  | ↳ error | {e} |" + " |" * 11)
+        for run in r.get("runs", ()):
+            if run.get("gridlocks"):
+                where = "; ".join(f"{g['tls']} from {g['since_s']:,.0f} s" for g in run["gridlocks"])
+                lines.append(f"|  | ↳ gridlock | seed {run['seed']}: {where} |" + " |" * 11)
     return "\n".join(lines) + "\n"
 
 

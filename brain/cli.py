@@ -201,6 +201,7 @@ def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args:
         write_results(records, order, json_path, md_path, title)
         label = f"{rec['scenario']} x {rec['controller']} (seed {rec['seed']})"
         label += f" {rec['avg_delay_s']:.1f} s delay" if rec.get("avg_delay_s") is not None else " FAILED"
+        label += " (gridlock)" if rec.get("gridlocks") else ""
         progress_bar(n, total, label)
 
     workers = args.jobs or min(os.cpu_count() or 1, len(jobs))
@@ -215,6 +216,7 @@ def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.quality import PLAIN, markdown_table
+    from sim.gridlock import AFTER_S as GRIDLOCK_AFTER_S
 
     controllers = args.controller or list(ALL)
     if args.plain_sumo and PLAIN not in controllers:
@@ -229,6 +231,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"citybrain: {bad} safety violation(s)", file=sys.stderr)
     if failed:
         print(f"citybrain: {failed} run(s) failed; see the errors in the table", file=sys.stderr)
+    jammed = sum(1 for r in rows for run in r["runs"] if run.get("gridlocks"))
+    if jammed:
+        print(f"citybrain: {jammed} run(s) gridlocked (a signal let nobody across for "
+              f"{GRIDLOCK_AFTER_S:g} s); see the table", file=sys.stderr)
     return 3 if bad else (1 if failed else 0)
 
 

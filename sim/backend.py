@@ -388,6 +388,11 @@ class SumoBackend:
                         out.append((index[a], index[b], float(dist)))
         return tuple(out)
 
+    def stop_line_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Vehicles on each watched lane now (the lane itself, not its zone) and the cumulative
+        stop-line departures per lane, as of the last step."""
+        return np.array([len(x) for x in self._prev_ids], dtype=np.int64), self._departures.copy()
+
     def halting_on(self, lanes: Sequence[int]) -> float:
         """Halted vehicles in the sensing zones of ``lanes`` (indices into the network's lanes)."""
         key = tuple(lanes)

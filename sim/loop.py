@@ -27,6 +27,7 @@ from brain.controllers import Controller, NativeController, make
 from brain.model import Network, SignalStatus, is_green
 from brain.timing import Timing
 from sim.backend import SumoBackend, SumoError
+from sim.gridlock import EVERY_S, GridlockWatch
 from sim.measure import read_tripinfo
 from sim.program import ProgramPhase, min_spans
 from sim.safety import SafetyMonitor, SafetyRules
@@ -71,6 +72,7 @@ class RunRecord:
     others_avg_delay_s: float | None = None
     ped_trips: int = 0
     ped_avg_delay_s: float | None = None
+    gridlocks: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -180,6 +182,7 @@ def run_scenario(
         others_avg_delay_s=trips.others_avg_delay_s,
         ped_trips=trips.ped_trips,
         ped_avg_delay_s=trips.ped_avg_delay_s,
+        gridlocks=list(state.gridlock.events) if state.gridlock else [],
     )
     if state.monitor and state.monitor.kept:
         for v in state.monitor.kept[:5]:
@@ -206,6 +209,7 @@ class _Loop:
         self.simulated = 0.0
         self._queue_sum = 0.0
         self._queue_steps = 0
+        self.gridlock: GridlockWatch | None = None
 
     @property
     def mean_queue(self) -> float:
@@ -242,6 +246,8 @@ class _Loop:
         self.monitor = SafetyMonitor(rules)
         b.watch(network.lanes, list(programs))
         self._in_lanes = sorted({ln for x in network.intersections for ln in x.in_lanes})
+        self.gridlock = GridlockWatch([x.id for x in network.intersections],
+                                      [sorted(set(x.in_lanes)) for x in network.intersections])
 
     def run(self, end: float | None, progress: Progress | None) -> None:
         b = self.backend
@@ -254,6 +260,7 @@ class _Loop:
         interval = self.controller.interval or self.timing.step
         next_decision = begin
         next_report = begin + 60.0
+        next_watch = begin + EVERY_S
         drive = bool(self.machines)
         now = begin
         n_in = max(len(self._in_lanes), 1)
@@ -280,6 +287,12 @@ class _Loop:
             self.simulated = now - begin
             self._queue_sum += b.halting_on(self._in_lanes) / n_in
             self._queue_steps += 1
+            if now >= next_watch:
+                next_watch += EVERY_S
+                for ev in self.gridlock.observe(now, *b.stop_line_counts()):
+                    log.warning("gridlock at signal %s: no vehicle has crossed its stop lines since t=%g "
+                                "while vehicles wait (teleporting is off, so it may never clear)",
+                                ev["tls"], ev["since_s"])
             if progress is not None and now >= next_report:
                 progress(self.simulated, total)
                 next_report += 60.0

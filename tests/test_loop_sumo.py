@@ -58,6 +58,7 @@ def test_every_classic_controller_runs_safely(single, name):
     assert rec.sim_s == END and rec.vehicles > 200 and rec.throughput > 150
     assert 0 < rec.avg_delay_s < 120
     assert rec.decisions == (0 if name in ("fixed", "actuated") else END / (1 if name == "webster" else 10))
+    assert rec.gridlocks == []
 
 
 def test_adaptive_control_beats_fixed_time_on_the_hour(single):
@@ -102,3 +103,28 @@ def test_traci_path_gives_the_libsumo_result(single):
     b = run_scenario(single, "max-pressure", seed=2, end=600.0, use_traci=True)
     assert (b.avg_delay_s, b.vehicles, b.switches) == (a.avg_delay_s, a.vehicles, a.switches)
     assert b.safety_violations == 0
+
+
+def test_a_signal_nobody_crosses_is_reported_as_gridlocked(single):
+    """From t = 300 s on, every vehicle on the signal's approach edges is held still: after the
+    watch's 300 s the record names the signal and when it stopped; the run goes on to its end."""
+    seen: dict = {}
+
+    def hold_approaches(b):
+        ts = b.ts
+        if not seen:
+            seen["tls"] = list(ts.trafficlight.getIDList())
+            seen["edges"] = {ts.lane.getEdgeID(ln) for t in seen["tls"] for ln in ts.trafficlight.getControlledLanes(t)}
+        if b.time < 300.0:
+            return
+        seen.setdefault("t0", b.time)
+        for v in ts.vehicle.getIDList():
+            if ts.vehicle.getRoadID(v) in seen["edges"]:
+                ts.vehicle.setSpeed(v, 0.0)
+
+    rec = run_scenario(single, "max-pressure", seed=1, end=800.0, on_step=hold_approaches)
+    assert rec.complete and rec.sim_s == 800.0 and rec.safety_violations == 0
+    [g] = rec.gridlocks
+    assert [g["tls"]] == seen["tls"]
+    assert seen["t0"] - 20.0 <= g["since_s"] <= seen["t0"] + 60.0  # the last vehicles across, just after t0
+    assert g["seen_s"] - g["since_s"] >= 300.0
