@@ -26,7 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
-from numba.core.cpu import CPUTargetOptions
+
+try:  # an internal of Numba: without it the search simply keeps the runtime
+    from numba.core.cpu import CPUTargetOptions
+except ImportError:  # pragma: no cover
+    CPUTargetOptions = None
 
 _NO_RC = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
 """Compile the search without Numba's runtime: it allocates nothing, and otherwise every helper

@@ -388,10 +388,10 @@ class SumoBackend:
                         out.append((index[a], index[b], float(dist)))
         return tuple(out)
 
-    def stop_line_counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Vehicles on each watched lane now (the lane itself, not its zone) and the cumulative
-        stop-line departures per lane, as of the last step."""
-        return np.array([len(x) for x in self._prev_ids], dtype=np.int64), self._departures.copy()
+    def lane_vehicles(self) -> list[tuple[str, ...]]:
+        """The ids of the vehicles on each watched lane (the lane itself, not its zone), as of the
+        last step."""
+        return list(self._prev_ids)
 
     def halting_on(self, lanes: Sequence[int]) -> float:
         """Halted vehicles in the sensing zones of ``lanes`` (indices into the network's lanes)."""

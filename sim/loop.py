@@ -247,7 +247,7 @@ class _Loop:
         b.watch(network.lanes, list(programs))
         self._in_lanes = sorted({ln for x in network.intersections for ln in x.in_lanes})
         self.gridlock = GridlockWatch([x.id for x in network.intersections],
-                                      [sorted(set(x.in_lanes)) for x in network.intersections])
+                                      [x.in_lanes for x in network.intersections])
 
     def run(self, end: float | None, progress: Progress | None) -> None:
         b = self.backend
@@ -289,7 +289,7 @@ class _Loop:
             self._queue_steps += 1
             if now >= next_watch:
                 next_watch += EVERY_S
-                for ev in self.gridlock.observe(now, *b.stop_line_counts()):
+                for ev in self.gridlock.observe(now, b.lane_vehicles()):
                     log.warning("gridlock at signal %s: no vehicle has crossed its stop lines since t=%g "
                                 "while vehicles wait (teleporting is off, so it may never clear)",
                                 ev["tls"], ev["since_s"])
