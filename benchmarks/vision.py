@@ -262,8 +262,18 @@ def markdown_report(r: dict, title: str = "Camera pipeline against SUMO ground t
     return "\n".join(lines) + "\n"
 
 
+KEPT_SECTION = "## GPU throughput: measured once"
+"""A section of the report written by hand from a lent machine (``benchmarks.gpu_vision``): a re-run
+on a machine without a GPU keeps it rather than dropping the figures."""
+
+
 def write(r: dict, json_path: Path | None, md_path: Path | None) -> None:
     if json_path:
         Path(json_path).write_text(json.dumps(r, indent=2) + "\n")
     if md_path:
-        Path(md_path).write_text(markdown_report(r))
+        md_path = Path(md_path)
+        text = markdown_report(r)
+        old = md_path.read_text() if md_path.exists() else ""
+        if KEPT_SECTION in old and r.get("gpu_batch_fps") is None:
+            text += "\n" + old[old.index(KEPT_SECTION):]
+        md_path.write_text(text)

@@ -45,3 +45,17 @@ def test_dry_run_on_cpu_writes_json_and_markdown(tmp_path):
     assert r["rows"][1]["input_shape"] == [2, 3, 224, 320]
     assert all(x["fps"] > 0 and x["forward_fps"] > 0 for x in r["rows"])
     assert "| 320 | 2 | fp32 |" in (tmp_path / "out" / "gpu_vision.md").read_text()
+
+
+def test_a_vision_report_rewritten_without_a_gpu_keeps_the_measured_gpu_section(tmp_path, monkeypatch):
+    from benchmarks import vision
+
+    md = tmp_path / "vision.md"
+    md.write_text("# old report\n\nold figures\n\n## GPU throughput: measured once on a lent card\n\n| 416 | 795 |\n")
+    monkeypatch.setattr(vision, "markdown_report", lambda r: "# new report\n\nnew figures\n")
+    vision.write({"gpu_batch_fps": None}, None, md)
+    text = md.read_text()
+    assert text.startswith("# new report") and "old figures" not in text
+    assert text.endswith("## GPU throughput: measured once on a lent card\n\n| 416 | 795 |\n")
+    vision.write({"gpu_batch_fps": 812.0}, None, md)  # a run that measured its own GPU replaces it
+    assert "lent card" not in md.read_text()
