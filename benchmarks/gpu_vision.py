@@ -6,9 +6,9 @@ on a machine that has a GPU but not the project's simulator. Render the frames w
 
     python -m benchmarks.gpu_vision FRAMES.npz --weights vision/weights/citybrain-vehicles.pt --out DIR
 
-For each imgsz and batch size it times the detector call the pipeline makes
+For each imgsz and batch size it times the camera worker's own detector call
 (``vision.detector.Detector``: ``predict`` with its conf, iou, classes and class-agnostic NMS,
-then the boxes copied to the host), cycling through the frames in batches: one repeat is one
+then the boxes copied to the host as :class:`~vision.detector.Detections`), cycling through the frames in batches: one repeat is one
 pass over all frames, frames/s is the median over the repeats after a warm-up. Beside it, the
 model's forward pass alone on the already letterboxed batch on the device (no host
 pre-processing, no NMS), to show how much of the call the GPU itself takes. Writes
@@ -50,27 +50,25 @@ def _timed(fn: Callable[[], None], sync: Callable[[], None], repeats: int, warmu
     return out
 
 
-def _case(model, frames: Sequence[np.ndarray], imgsz: int, batch: int, device: str, half: bool,
+def _case(weights: str | Path, frames: Sequence[np.ndarray], imgsz: int, batch: int, device: str, half: bool,
           repeats: int, warmup: int, sync: Callable[[], None]) -> dict:
-    """One (imgsz, batch, precision) row: the full detector call and the forward pass alone."""
+    """One (imgsz, batch, precision) row: the worker's detector call and the forward pass alone."""
     import torch
 
-    from vision.detector import OWN_MAP
+    from vision.detector import Detector
 
     batches = [list(frames[k:k + batch]) for k in range(0, len(frames) - batch + 1, batch)]
     if not batches:
         raise ValueError(f"batch {batch} needs at least {batch} frames, got {len(frames)}")
     n = batch * len(batches)
-    kw = dict(imgsz=imgsz, conf=0.25, iou=0.6, device=device, half=half, verbose=False,
-              classes=sorted(OWN_MAP), agnostic_nms=True)
+    det = Detector(weights, imgsz=imgsz, device=device, half=half)
 
-    def call() -> None:  # what Detector.__call__ does, less building its dataclasses
+    def call() -> None:
         for b in batches:
-            for r in model.predict(b, **kw):
-                r.boxes.data.cpu()
+            det(b)
 
     wall = _timed(call, sync, repeats, warmup)
-    pred = model.predictor
+    pred = det.model.predictor
     with torch.inference_mode():
         x = pred.preprocess(batches[0])
         shape = tuple(x.shape)
@@ -99,28 +97,20 @@ def measure(weights: str | Path, frames: np.ndarray, *, device: str = "0", sizes
         raise ValueError(f"frames must be (n, h, w, 3) uint8, got {frames.shape} {frames.dtype}")
     if max([*batches, *(b for _, b in half)], default=1) > len(frames):
         raise ValueError(f"{len(frames)} frames cannot fill the largest batch")
-    from vision.detector import offline
-
-    offline()
     import torch
     import ultralytics
-    from ultralytics import YOLO
 
     say = progress or (lambda s: None)
     cuda = device != "cpu"
     if cuda and not torch.cuda.is_available():
         raise RuntimeError("no CUDA device visible to torch; pass --device cpu for a dry run")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
+    cases = [(s, b, False) for s in sizes for b in batches] + [(s, b, True) for s, b in half]
     rows = []
-    for precision in ("fp32", "fp16"):
-        cases = [(s, b) for s in sizes for b in batches] if precision == "fp32" else list(half)
-        if not cases:
-            continue
-        model = YOLO(str(weights), task="detect")  # a fresh model per precision: half is applied at setup
-        for imgsz, batch in cases:
-            say(f"{precision} imgsz {imgsz} batch {batch}")
-            rows.append(_case(model, frames, imgsz, batch, device, precision == "fp16", repeats, warmup, sync))
-            say(f"  {rows[-1]['fps']:.0f} frames/s (forward alone {rows[-1]['forward_fps']:.0f})")
+    for imgsz, batch, fp16 in cases:
+        say(f"{'fp16' if fp16 else 'fp32'} imgsz {imgsz} batch {batch}")
+        rows.append(_case(weights, frames, imgsz, batch, device, fp16, repeats, warmup, sync))
+        say(f"  {rows[-1]['fps']:.0f} frames/s (forward alone {rows[-1]['forward_fps']:.0f})")
     return {
         "date": _dt.date.today().isoformat(),
         "device": torch.cuda.get_device_name(0) if cuda else platform.processor() or "cpu",

@@ -96,11 +96,12 @@ class Detector:
         imgsz: inference size (longest side); conf: score threshold; device: ``cpu``, ``0``...
         agnostic: non-maximum suppression across classes (default), so one vehicle gives one box
             even when the model hesitates between, say, bus and truck: counts must not double.
+        half: half-precision inference (on a GPU).
     """
 
     def __init__(self, weights: str | Path = WEIGHTS, *, class_map: dict[int, int] | None = None,
                  imgsz: int = IMGSZ, conf: float = 0.25, iou: float = 0.6, device: str = "cpu",
-                 agnostic: bool = True) -> None:
+                 agnostic: bool = True, half: bool = False) -> None:
         weights = Path(weights)
         if not weights.exists():
             raise FileNotFoundError(f"detector weights not found: {weights} (train them with "
@@ -115,13 +116,15 @@ class Detector:
             class_map = COCO_MAP if len(names) == 80 else OWN_MAP
         self.class_map = dict(class_map)
         self.imgsz, self.conf, self.iou, self.device, self.agnostic = imgsz, conf, iou, device, agnostic
+        self.half = half
 
     def __call__(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Detect in a batch of BGR frames (one inference call)."""
         if not frames:
             return []
         res = self.model.predict(list(frames), imgsz=self.imgsz, conf=self.conf, iou=self.iou, device=self.device,
-                                 verbose=False, classes=sorted(self.class_map), agnostic_nms=self.agnostic)
+                                 verbose=False, classes=sorted(self.class_map), agnostic_nms=self.agnostic,
+                                 half=self.half)
         out = []
         lut = np.full(max(self.class_map) + 1, -1, dtype=np.int64)
         for k, v in self.class_map.items():
