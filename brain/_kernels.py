@@ -60,7 +60,7 @@ rounding in the sums never decides between them."""
 
 # The search's inner loops index with unsigned integers: Numba wraps a negative signed index
 # around (a compare and a select per access), which keeps the lane loops from compiling tight.
-# Measured on 40,000 captured decisions: the same plans, 1.35x faster.
+# Measured on 40,000 captured decisions: the same plans and node counts, 1.46 times faster.
 
 
 @njit(cache=True, inline="always", **_NO_RC)
