@@ -36,9 +36,10 @@ def _mpc_args(p: argparse.ArgumentParser) -> None:
                         "sat_flow, rate_halflife, max_wait, wait_gain, learn_sat, vehicle_space, stall_s")
 
 
-def _timing_args(p: argparse.ArgumentParser) -> None:
+def _timing_args(p: argparse.ArgumentParser, step: bool = True) -> None:
     g = p.add_argument_group("signal timing (enforced by the actuator for every controller)")
-    g.add_argument("--step", type=float, default=10.0, help="seconds between decisions (default 10, as RESCO)")
+    if step:
+        g.add_argument("--step", type=float, default=10.0, help="seconds between decisions (default 10, as RESCO)")
     g.add_argument("--yellow", type=float, default=3.0, help="yellow time on every switch (default 3)")
     g.add_argument("--all-red", type=float, default=None,
                    help="all-red after yellow (default: the scenario program's own, usually 0)")
@@ -166,7 +167,7 @@ def _run_services(args: argparse.Namespace, scenario) -> int:
     opts = _options(args, [args.controller]) or {}
     rec = run_services(str(scenario.config), args.controller, args.sensing, seed=args.seed, end=args.end,
                        workers=args.workers, out_dir=args.out, mpc=opts, fps=args.fps, verbose=args.verbose,
-                       weights=args.weights)
+                       weights=args.weights, timing=_timing(args))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rec, indent=1, default=str) + "\n")

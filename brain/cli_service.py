@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["add_commands", "run_services"]
+from brain.timing import RULES, Timing
+
+__all__ = ["add_commands", "run_services", "serve_config"]
 
 
 def _free_ports(n: int) -> list[int]:
@@ -46,16 +48,23 @@ def _mpc_dict(pairs: list[str] | None) -> dict:
     return out
 
 
+def serve_config(args: argparse.Namespace):
+    """The :class:`brain.service.ServeConfig` of ``citybrain serve``: the config file's values,
+    overridden by the options given."""
+    from brain.service import ServeConfig
+
+    return ServeConfig.load(args.config, scenario=args.scenario, controller=args.controller, cameras=args.cameras,
+                            intake=args.intake, decisions=args.decisions, metrics_port=args.metrics_port,
+                            keys=args.keys, lockstep=False if args.free_running else None, wait_s=args.wait,
+                            mpc=_mpc_dict(args.mpc) or None, **{k: getattr(args, k) for k in RULES})
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    from brain.service import Brain, ServeConfig
+    from brain.service import Brain
     from brain.transport import setup_logging
 
     setup_logging(args.log_json, args.verbose, "brain")
-    cfg = ServeConfig.load(args.config, scenario=args.scenario, controller=args.controller, cameras=args.cameras,
-                           intake=args.intake, decisions=args.decisions, metrics_port=args.metrics_port,
-                           keys=args.keys, lockstep=False if args.free_running else None, wait_s=args.wait,
-                           mpc=_mpc_dict(args.mpc) or None)
-    brain = Brain(cfg)
+    brain = Brain(serve_config(args))
     brain.run()
     print(json.dumps({"decisions": brain.decisions, "rejected": brain.rejected}), file=sys.stderr)
     return 0
@@ -69,7 +78,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     cfg = SimConfig(scenario=args.scenario, seed=args.seed, sensing=args.sensing, cameras=args.cameras or "",
                     fps=args.fps, interval=args.interval, lockstep=not args.free_running, timeout_s=args.timeout,
                     frames=args.frames, brain=args.brain, decisions=args.decisions, end=args.end, json=args.json or "",
-                    trace=args.trace or "", realtime=args.realtime)
+                    trace=args.trace or "", realtime=args.realtime, **{k: getattr(args, k) for k in RULES})
     rec = run_sim(cfg)
     print(json.dumps(rec, default=str))
     return 0 if rec.get("error") is None else 1
@@ -99,10 +108,11 @@ def _split_cameras(cfg: dict, n: int, out: Path) -> list[Path]:
 def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1, end: float | None = None,
                  workers: int = 1, out_dir: Path | None = None, mpc: dict | None = None, fps: float = 4.0,
                  weights: str | None = None, verbose: bool = False, timeout_s: float = 10.0,
-                 wait_s: float = 5.0, keep: bool = False) -> dict:
+                 wait_s: float = 5.0, keep: bool = False, timing: Timing | None = None) -> dict:
     """Start brain, workers and sim as subprocesses on loopback, run to the end, stop them.
 
-    Returns the sim's record (with the brain's and workers' exit codes)."""
+    ``timing``'s rules (not its decision interval: the sim decides every 2 s) go to the brain and
+    the sim alike. Returns the sim's record (with the brain's and workers' exit codes)."""
     from sim.backend import SumoBackend
     from sim.camera import place_cameras
     from sim.scenario import load_scenario
@@ -121,6 +131,10 @@ def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1,
             cfg["weights"] = weights
         cam_file = out / "cameras.json"
         cam_file.write_text(json.dumps(cfg))
+    rules = []
+    for k in RULES if timing is not None else ():
+        if getattr(timing, k) is not None:
+            rules += [f"--{k.replace('_', '-')}", str(getattr(timing, k))]
     procs: dict[str, subprocess.Popen] = {}
     logs = []
 
@@ -132,7 +146,7 @@ def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1,
     try:
         brain_cmd = exe + ["serve", "--scenario", scenario, "--controller", controller, "--intake",
                            f"tcp://127.0.0.1:{p_intake}", "--decisions", f"tcp://127.0.0.1:{p_dec}",
-                           "--wait", str(wait_s)]
+                           "--wait", str(wait_s)] + rules
         for k, v in (mpc or {}).items():
             brain_cmd += ["--mpc", f"{k}={v}"]
         if cam_file:
@@ -145,7 +159,7 @@ def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1,
         sim_cmd = exe + ["sim", "--scenario", scenario, "--seed", str(seed), "--sensing", sensing, "--fps", str(fps),
                          "--frames", f"tcp://127.0.0.1:{p_frames}", "--brain", f"tcp://127.0.0.1:{p_intake}",
                          "--decisions", f"tcp://127.0.0.1:{p_dec}", "--json", str(out / "record.json"),
-                         "--timeout", str(timeout_s)]
+                         "--timeout", str(timeout_s)] + rules
         if cam_file:
             sim_cmd += ["--cameras", str(cam_file)]
         if end is not None:
@@ -191,6 +205,8 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--keys", help="CURVE keys folder: only enrolled workers may send (see `citybrain keys`)")
     p.add_argument("--free-running", action="store_true", help="decide at once, do not wait for cameras")
     p.add_argument("--wait", type=float, help="lockstep: longest wait for a step's counts, wall seconds (default 2)")
+    timing_args(p, step=False)
+    p.set_defaults(**{k: None for k in RULES})  # not given: the config file's, else ServeConfig's defaults
     mpc_args(p)
     common(p)
     p.set_defaults(func=cmd_serve)
@@ -212,6 +228,7 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--end", type=float)
     p.add_argument("--json", help="write the run's record here")
     p.add_argument("--trace", help="write one JSON line per decision step (time, wall time, brain, fallbacks)")
+    timing_args(p, step=False)
     common(p)
     p.set_defaults(func=cmd_sim)
 

@@ -50,6 +50,8 @@ class ServeConfig:
         dead_after_s: a worker not heard from (counts or heartbeat) for this long (wall) is not waited for.
         metrics_port: Prometheus endpoint (0: none). keys: CURVE keys folder (empty: off).
         sender: this brain's name in message headers.
+        yellow, all_red, min_green, max_green, clearance, walk, ped_speed: the timing rules
+            (:class:`brain.timing.Timing`), which must be the sim's: the controllers plan with them.
     """
 
     scenario: str = "single"
@@ -65,9 +67,13 @@ class ServeConfig:
     metrics_port: int = 0
     keys: str = ""
     sender: str = "brain"
+    yellow: float = 3.0
+    all_red: float | None = None
     min_green: float = 5.0
     max_green: float = 120.0
-    yellow: float = 3.0
+    clearance: str = "fixed"
+    walk: float = 7.0
+    ped_speed: float = 1.2
 
     @classmethod
     def load(cls, path: str | Path | None, **overrides) -> ServeConfig:
@@ -110,12 +116,16 @@ class Metrics:
             self.server = start_http_server(port, registry=r)
 
 
-def _network(scenario: str):
+def _network(scenario: str, clearance: str):
     from sim.backend import SumoBackend
     from sim.scenario import load_scenario
 
     with SumoBackend(load_scenario(scenario)) as b:
         net, _ = b.network()
+        if clearance == "ite":  # the per-intersection clearances the sim's actuator shows
+            from sim.clearance import with_ite_clearances
+
+            net = with_ite_clearances(b.ts, net)
     return net
 
 
@@ -124,12 +134,12 @@ class Brain:
 
     def __init__(self, cfg: ServeConfig, *, network=None, ctx: zmq.Context | None = None) -> None:
         from brain.controllers import make
-        from brain.timing import Timing
+        from brain.timing import timing_of
 
         self.cfg = cfg
-        self.net = network if network is not None else _network(cfg.scenario)
+        self.timing = timing_of(cfg, 2.0)
+        self.net = network if network is not None else _network(cfg.scenario, cfg.clearance)
         self.n = len(self.net.intersections)
-        self.timing = Timing(step=2.0, yellow=cfg.yellow, min_green=cfg.min_green, max_green=cfg.max_green)
         self.sensing: CameraSensing | None = None
         self.expected: list[str] = []
         if cfg.cameras:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-__all__ = ["Timing", "Crosswalks", "crosswalk_conflicts"]
+__all__ = ["Timing", "Crosswalks", "crosswalk_conflicts", "RULES", "timing_of"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,16 @@ class Timing:
         if unknown:
             raise ValueError(f"unknown timing key(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         return cls(**values)
+
+
+RULES = ("yellow", "all_red", "min_green", "max_green", "clearance", "walk", "ped_speed")
+"""The :class:`Timing` fields a service config carries (its decision interval is its own)."""
+
+
+def timing_of(cfg, step: float) -> Timing:
+    """The :class:`Timing` of a config object that has the :data:`RULES` fields (raises
+    ``ValueError`` on a bad value)."""
+    return Timing(step=step, **{k: getattr(cfg, k) for k in RULES})
 
 
 def crosswalk_conflicts(greens: Sequence[frozenset[int]], crossings) -> dict[int, frozenset[int]]:

@@ -33,7 +33,7 @@ from brain.controllers.base import Controller
 from brain.controllers.plan import FixedPlan
 from brain.model import Network, Readings, SignalStatus
 from brain.protocol import PORTS, ProtocolError, decode, encode
-from brain.timing import Timing
+from brain.timing import Timing, timing_of
 from brain.transport import make_socket, send
 
 __all__ = ["SimConfig", "RemoteBrain", "run_sim"]
@@ -58,9 +58,14 @@ class SimConfig:
     json: str = ""
     sender: str = "sim"
     jpeg_quality: int = 90
+    # the timing rules the actuator enforces (brain.timing.Timing; the brain must use the same)
+    yellow: float = 3.0
+    all_red: float | None = None
     min_green: float = 5.0
     max_green: float = 120.0
-    yellow: float = 3.0
+    clearance: str = "fixed"
+    walk: float = 7.0
+    ped_speed: float = 1.2
     trace: str = ""
     realtime: float = 0.0  # free-running live use: simulated seconds per wall second (0: as fast as it goes)
 
@@ -229,6 +234,7 @@ def run_sim(cfg: SimConfig) -> dict:
         raise ValueError(f"sensing must be truth or vision, got {cfg.sensing!r}")
     if cfg.sensing == "vision" and not cfg.cameras:
         raise ValueError("vision sensing needs --cameras (a camera config)")
+    timing = timing_of(cfg, cfg.interval)
     ctx = zmq.Context.instance()
     remote = RemoteBrain(cfg, ctx)
     frames = _Frames(cfg, ctx) if cfg.sensing == "vision" else None
@@ -246,7 +252,6 @@ def run_sim(cfg: SimConfig) -> dict:
         for h in hooks:
             h(backend)
 
-    timing = Timing(step=cfg.interval, yellow=cfg.yellow, min_green=cfg.min_green, max_green=cfg.max_green)
     try:
         rec = run_scenario(load_scenario(cfg.scenario), remote, seed=cfg.seed, timing=timing, end=cfg.end,
                            extra=["--step-length", f"{1.0 / cfg.fps:g}"], on_step=on_step if hooks else None)

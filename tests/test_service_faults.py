@@ -262,3 +262,19 @@ def test_emergency_vehicles_reach_a_remote_brain_and_get_priority(tmp_path):
         assert r["ev_trips"] == 4 and r["service"]["brain_missing_steps"] == 0
     # without the feed both runs were the same to the digit (30.2 s of emergency delay each)
     assert recs["mpc+priority"]["ev_avg_delay_s"] < 0.5 * recs["mpc"]["ev_avg_delay_s"]
+
+
+def test_timing_rules_reach_the_sims_actuator_over_the_services(tmp_path):
+    """``run --sensing``'s --min-green and --yellow are the actuator's and the safety monitor's."""
+    from brain.cli_service import run_services
+    from brain.timing import Timing
+    from sim.scenario import load_scenario
+
+    cfg = str(load_scenario("single").config)
+    short = run_services(cfg, "greedy", "truth", end=300.0, out_dir=tmp_path / "default")
+    long = run_services(cfg, "greedy", "truth", end=300.0, out_dir=tmp_path / "long",
+                        timing=Timing(min_green=30.0, yellow=4.0))
+    for r in (short, long):
+        assert r["complete"] and r["safety_violations"] == 0 and r["exit_codes"] == {"brain": 0, "sim": 0}
+    assert short["switches"] > 15  # greedy switches as soon as 5 s of green allow
+    assert long["switches"] <= 300 // (30 + 4) + 1

@@ -24,6 +24,18 @@ def test_service_config_from_toml_with_overrides_and_unknown_keys(tmp_path):
         ServeConfig.load(p)
 
 
+def test_serve_takes_the_timing_rules_from_its_options_over_the_config_file(tmp_path):
+    from brain.cli import build_parser
+    from brain.cli_service import serve_config
+
+    p = tmp_path / "brain.toml"
+    p.write_text("min_green = 12.0\nyellow = 4.0\n")
+    cfg = serve_config(build_parser().parse_args(["serve", "--config", str(p), "--min-green", "20"]))
+    assert (cfg.min_green, cfg.yellow, cfg.max_green, cfg.all_red) == (20.0, 4.0, 120.0, None)
+    cfg = serve_config(build_parser().parse_args(["serve", "--clearance", "ite", "--walk", "9"]))
+    assert (cfg.clearance, cfg.walk, cfg.min_green) == ("ite", 9.0, 5.0)
+
+
 def test_camera_sensing_conserves_vehicles_and_marks_bad_and_silent_cameras():
     s = CameraSensing(["a", "b", "c"], {"n": ("J", ["a", "b"]), "s": ("J", ["c"])}, {"J": 0}, stale_after=4.0,
                       zone_capacity={"a": 10})
