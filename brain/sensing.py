@@ -8,7 +8,8 @@ crossings, and cumulative arrivals from conservation within the zone (vehicles t
 crossings + the change in vehicles present).
 
 A camera is *stale* when its last report is older than ``stale_after`` seconds of simulation
-(or wall) time, or it reported implausible counts; every intersection one of whose approaches a
+(or wall) time, it reported implausible counts, or its last report saw no frame (a dead or
+blocked camera counts nothing: that is not an empty road); every intersection one of whose approaches a
 stale camera watches is put on the fallback plan until the camera reports well again.
 
 Example:
@@ -82,11 +83,20 @@ class CameraSensing:
         self.departures = np.zeros(n)
 
     def update(self, camera: str, time: float, lanes: Sequence[str], *, present: Sequence[float],
-               queue: Sequence[float], crossed: Sequence[float]) -> bool:
-        """Take one report; returns False (and marks the camera bad) when it is implausible."""
+               queue: Sequence[float], crossed: Sequence[float], frames: int | None = None) -> bool:
+        """Take one report; returns False (and marks the camera bad) when it is implausible.
+
+        A report of ``frames == 0`` (the camera gave no frame in the interval) is on time but
+        blind: the readings keep the camera's last counts and the camera is stale until it sees
+        again.
+        """
         st = self.cams.get(camera)
         if st is None:
             raise KeyError(f"unknown camera {camera!r}")
+        if frames == 0:
+            if time >= st.time:
+                st.time, st.bad = time, "saw no frame in its interval"
+            return True
         idx = []
         for ln in lanes:
             k = self.index.get(ln)

@@ -239,7 +239,7 @@ class Brain:
             b = m.body
             try:
                 ok = self.sensing.update(b["camera"], m.sim_time, b["lanes"], present=b["present"], queue=b["queue"],
-                                         crossed=b["crossed"])
+                                         crossed=b["crossed"], frames=b["frames"])
             except KeyError as e:
                 self._reject("range", str(e))
                 return

@@ -36,6 +36,16 @@ def test_serve_takes_the_timing_rules_from_its_options_over_the_config_file(tmp_
     assert (cfg.clearance, cfg.walk, cfg.min_green) == ("ite", 9.0, 5.0)
 
 
+def test_a_camera_that_saw_no_frame_is_stale_and_its_last_counts_stay():
+    s = CameraSensing(["a"], {"n": ("J", ["a"])}, {"J": 0}, stale_after=4.0)
+    assert s.update("n", 2.0, ["a"], present=[3], queue=[2], crossed=[1], frames=8)
+    assert s.update("n", 4.0, ["a"], present=[0], queue=[0], crossed=[0], frames=0)  # on time, but blind
+    assert s.stale(4.0) == ["n"] and s.stale_intersections(4.0, 1).tolist() == [True]
+    assert s.readings(4.0).halting.tolist() == [2.0]  # not an empty road
+    assert s.update("n", 6.0, ["a"], present=[4], queue=[3], crossed=[1], frames=8)
+    assert s.stale(6.0) == [] and s.readings(6.0).halting.tolist() == [3.0]
+
+
 def test_camera_sensing_conserves_vehicles_and_marks_bad_and_silent_cameras():
     s = CameraSensing(["a", "b", "c"], {"n": ("J", ["a", "b"]), "s": ("J", ["c"])}, {"J": 0}, stale_after=4.0,
                       zone_capacity={"a": 10})
