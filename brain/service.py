@@ -140,6 +140,7 @@ class Brain:
         self.timing = timing_of(cfg, 2.0)
         self.net = network if network is not None else _network(cfg.scenario, cfg.clearance)
         self.n = len(self.net.intersections)
+        self._n_phases = [len(x.phases) for x in self.net.intersections]
         self.sensing: CameraSensing | None = None
         self.expected: list[str] = []
         if cfg.cameras:
@@ -255,6 +256,12 @@ class Brain:
         elif m.type == "status":
             if len(m.body["phase"]) != self.n:
                 self._reject("range", f"status for {len(m.body['phase'])} signals, the network has {self.n}")
+                return
+            wrong = [i for i, (p, k) in enumerate(zip(m.body["phase"], self._n_phases)) if p >= k]
+            if wrong:
+                i = wrong[0]
+                self._reject("range", f"status shows phase {m.body['phase'][i]} at {self.net.intersections[i].id}, "
+                                      f"which has {self._n_phases[i]} phases")
                 return
             if self._pending is not None:
                 log.warning("status step %d superseded by step %d before a decision", self._pending.body["step"],

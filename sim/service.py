@@ -96,6 +96,7 @@ class RemoteBrain(Controller):
         super().reset(network, timing)
         self.fallback.reset(network, timing)
         self._on_fallback = np.zeros(len(network.intersections), dtype=bool)
+        self._n_phases = np.array([len(x.phases) for x in network.intersections], dtype=np.int64)
 
     def _receive(self, want: int, deadline: float) -> dict | None:
         """The decision for step ``want`` (free-running: the newest not older than two steps)."""
@@ -155,7 +156,15 @@ class RemoteBrain(Controller):
             self._brain_ok = True
             self.controller = d["controller"]
             fb = np.array(d["fallback"], dtype=bool)
-            wish = np.where(fb, plan, np.array(d["wish"], dtype=np.int64))
+            wish = np.array(d["wish"], dtype=np.int64)
+            bad = wish >= self._n_phases  # a phase the signal does not have: that signal runs the plan
+            if bad.any():
+                self.stats["rejected_decisions"] += 1
+                log.warning("decision at t=%g wishes phases the signals lack (%s): those signals on the plan",
+                            readings.time, ", ".join(f"{self.network.intersections[i].id}: {wish[i]}"
+                                                     for i in np.flatnonzero(bad)[:5]))
+                fb = fb | bad
+            wish = np.where(fb, plan, wish)
             self.stats["decided"] += 1
             if "count_wall" in d:
                 self.latency_ms.append(1000.0 * (time.time() - d["count_wall"]))

@@ -89,13 +89,14 @@ def test_pacer_holds_simulated_time_to_the_wall_clock():
     assert time.perf_counter() - t0 == pytest.approx(0.5, abs=0.15)  # 10 simulated s at 20x
 
 
-def test_brain_takes_emergency_movements_from_the_status_and_refuses_unknown_lanes():
+def _brain(controller: str):
+    """A brain on loopback for a one-intersection, two-phase network; returns it and the socket
+    its decisions arrive on."""
     import numpy as np
     import zmq
 
     from brain.cli_service import _free_ports
     from brain.model import GreenPhase, Intersection, Network
-    from brain.protocol import decode, encode
     from brain.service import Brain, ServeConfig
 
     x = Intersection("J", (GreenPhase(0, "GGrr", 30), GreenPhase(2, "rrGG", 30)),
@@ -105,14 +106,22 @@ def test_brain_takes_emergency_movements_from_the_status_and_refuses_unknown_lan
     ctx = zmq.Context()
     got = ctx.socket(zmq.PULL)
     got.bind(f"tcp://127.0.0.1:{p_out}")
-    brain = Brain(ServeConfig(controller="max-pressure+priority", intake=f"tcp://127.0.0.1:{p_in}",
+    brain = Brain(ServeConfig(controller=controller, intake=f"tcp://127.0.0.1:{p_in}",
                               decisions=f"tcp://127.0.0.1:{p_out}"), network=net, ctx=ctx)
-    try:
-        heavy_ns = [9.0, 9.0, 0, 0, 0, 0, 0, 0]  # max-pressure alone keeps phase 0
-        readings = {"vehicles": heavy_ns, "halting": heavy_ns, "arrivals": [0.0] * 8, "departures": [0.0] * 8}
+    return brain, got, ctx
 
+
+HEAVY_NS = [9.0, 9.0, 0, 0, 0, 0, 0, 0]  # max-pressure alone keeps phase 0
+READINGS = {"vehicles": HEAVY_NS, "halting": HEAVY_NS, "arrivals": [0.0] * 8, "departures": [0.0] * 8}
+
+
+def test_brain_takes_emergency_movements_from_the_status_and_refuses_unknown_lanes():
+    from brain.protocol import decode, encode
+
+    brain, got, ctx = _brain("max-pressure+priority")
+    try:
         def status(step, emergency):
-            body = {"step": step, "phase": [0], "green": [20.0], "in_transition": [False], "readings": readings,
+            body = {"step": step, "phase": [0], "green": [20.0], "in_transition": [False], "readings": READINGS,
                     "emergency": emergency}
             brain.handle(encode("status", "sim", step, 2.0 * step, body))
             brain._maybe_decide()
@@ -125,5 +134,58 @@ def test_brain_takes_emergency_movements_from_the_status_and_refuses_unknown_lan
         assert decode(got.recv()).body["wish"] == [1]
     finally:
         brain.close()
+        got.close(0)
+        ctx.term()
+
+
+def test_brain_refuses_a_status_showing_a_phase_the_signal_lacks():
+    from brain.protocol import decode, encode
+
+    brain, got, ctx = _brain("mpc")
+    try:
+        for step, phase in ((1, 2), (2, 1)):  # J has phases 0 and 1
+            body = {"step": step, "phase": [phase], "green": [20.0], "in_transition": [False], "readings": READINGS}
+            brain.handle(encode("status", "sim", step, 2.0 * step, body))
+            brain._maybe_decide()
+        assert brain.rejected == {"range": 1} and brain.decisions == 1
+        assert got.poll(2000)
+        assert decode(got.recv()).body["step"] == 2
+    finally:
+        brain.close()
+        got.close(0)
+        ctx.term()
+
+
+def test_sim_runs_the_plan_where_a_decision_wishes_a_phase_the_signal_lacks():
+    import numpy as np
+    import zmq
+
+    from brain.cli_service import _free_ports
+    from brain.model import Readings, SignalStatus
+    from brain.protocol import encode
+    from brain.timing import Timing
+    from sim.service import RemoteBrain, SimConfig
+
+    brain, got, ctx = _brain("mpc")  # only for its network; this test plays the brain itself
+    net = brain.net
+    brain.close()
+    p_in, p_dec = _free_ports(2)
+    remote = RemoteBrain(SimConfig(brain=f"tcp://127.0.0.1:{p_in}", decisions=f"tcp://127.0.0.1:{p_dec}",
+                                   timeout_s=2.0), ctx)
+    push = ctx.socket(zmq.PUSH)
+    push.connect(f"tcp://127.0.0.1:{p_dec}")
+    try:
+        remote.reset(net, Timing(step=2.0))
+        push.send(encode("decision", "brain", 1, 2.0, {"step": 1, "wish": [7], "fallback": [False],
+                                                       "controller": "x"}))
+        r = Readings(2.0, *(np.zeros(8) for _ in range(4)))
+        wish = remote.decide(r, SignalStatus(np.array([0]), np.array([20.0]), np.array([False])))
+        assert wish.tolist() == remote.fallback.decide(r, SignalStatus(np.array([0]), np.array([20.0]),
+                                                                       np.array([False]))).tolist()
+        assert remote.stats["rejected_decisions"] == 1 and remote.stats["fallback_decisions"] == 1
+        assert remote.events and remote.events[0]["fallback"] is True
+    finally:
+        push.close(0)
+        remote.close()
         got.close(0)
         ctx.term()
