@@ -113,10 +113,12 @@ def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1,
 
     ``timing``'s rules (not its decision interval: the sim decides every 2 s) go to the brain and
     the sim alike. Returns the sim's record (with the brain's and workers' exit codes)."""
+    from brain.service import remote_controller
     from sim.backend import SumoBackend
     from sim.camera import place_cameras
     from sim.scenario import load_scenario
 
+    remote_controller(controller, mpc)  # refused before any process starts
     out = Path(out_dir or tempfile.mkdtemp(prefix="citybrain-services-"))
     out.mkdir(parents=True, exist_ok=True)
     p_frames, p_intake, p_dec = _free_ports(3)

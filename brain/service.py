@@ -30,7 +30,7 @@ from brain.protocol import PORTS, ProtocolError, decode, encode
 from brain.sensing import CameraSensing
 from brain.transport import Curve, make_socket, send, stop_auth
 
-__all__ = ["ServeConfig", "Brain", "Metrics"]
+__all__ = ["ServeConfig", "Brain", "Metrics", "remote_controller"]
 
 log = logging.getLogger("citybrain.brain")
 
@@ -116,6 +116,18 @@ class Metrics:
             self.server = start_http_server(port, registry=r)
 
 
+def remote_controller(name: str, options: dict | None = None):
+    """The controller ``name`` as the service runs it (raises ``ValueError`` for one that SUMO runs
+    itself: over the service it would only echo the signals' phases)."""
+    from brain.controllers import NativeController, make
+
+    ctrl = make(name, options or None)
+    if isinstance(ctrl, NativeController):
+        raise ValueError(f"controller {name!r} is SUMO's own program and cannot drive signals over the service; "
+                         "use 'plan' (the scenario's fixed-time plan through the actuator) or another controller")
+    return ctrl
+
+
 def _network(scenario: str, clearance: str):
     from sim.backend import SumoBackend
     from sim.scenario import load_scenario
@@ -133,7 +145,6 @@ class Brain:
     """The brain process. ``run()`` serves until :meth:`stop` (or SIGTERM)."""
 
     def __init__(self, cfg: ServeConfig, *, network=None, ctx: zmq.Context | None = None) -> None:
-        from brain.controllers import make
         from brain.timing import timing_of
 
         self.cfg = cfg
@@ -145,7 +156,7 @@ class Brain:
         self.expected: list[str] = []
         if cfg.cameras:
             self._load_cameras(Path(cfg.cameras))
-        self.controller = make(cfg.controller, cfg.mpc or None)
+        self.controller = remote_controller(cfg.controller, cfg.mpc)
         self.controller.reset(self.net, self.timing)
         self.metrics = Metrics(cfg.metrics_port)
         self.ctx = ctx or zmq.Context.instance()

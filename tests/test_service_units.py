@@ -89,19 +89,26 @@ def test_pacer_holds_simulated_time_to_the_wall_clock():
     assert time.perf_counter() - t0 == pytest.approx(0.5, abs=0.15)  # 10 simulated s at 20x
 
 
-def _brain(controller: str):
-    """A brain on loopback for a one-intersection, two-phase network; returns it and the socket
-    its decisions arrive on."""
+def _net():
+    """One intersection ``J`` with two phases and eight lanes."""
     import numpy as np
-    import zmq
 
-    from brain.cli_service import _free_ports
     from brain.model import GreenPhase, Intersection, Network
-    from brain.service import Brain, ServeConfig
 
     x = Intersection("J", (GreenPhase(0, "GGrr", 30), GreenPhase(2, "rrGG", 30)),
                      ((0, 5), (1, 4), (2, 7), (3, 6)), (0, 1, 2, 3), (4, 5, 6, 7), 3.0, 0.0)
-    net = Network((x,), tuple(f"l{i}" for i in range(8)), np.full(8, 100.0), np.full(8, 13.9))
+    return Network((x,), tuple(f"l{i}" for i in range(8)), np.full(8, 100.0), np.full(8, 13.9))
+
+
+def _brain(controller: str):
+    """A brain on loopback for :func:`_net`; returns it, the socket its decisions arrive on and
+    the context."""
+    import zmq
+
+    from brain.cli_service import _free_ports
+    from brain.service import Brain, ServeConfig
+
+    net = _net()
     p_in, p_out = _free_ports(2)
     ctx = zmq.Context()
     got = ctx.socket(zmq.PULL)
@@ -166,9 +173,8 @@ def test_sim_runs_the_plan_where_a_decision_wishes_a_phase_the_signal_lacks():
     from brain.timing import Timing
     from sim.service import RemoteBrain, SimConfig
 
-    brain, got, ctx = _brain("mpc")  # only for its network; this test plays the brain itself
-    net = brain.net
-    brain.close()
+    net = _net()
+    ctx = zmq.Context()
     p_in, p_dec = _free_ports(2)
     remote = RemoteBrain(SimConfig(brain=f"tcp://127.0.0.1:{p_in}", decisions=f"tcp://127.0.0.1:{p_dec}",
                                    timeout_s=2.0), ctx)
@@ -187,5 +193,16 @@ def test_sim_runs_the_plan_where_a_decision_wishes_a_phase_the_signal_lacks():
     finally:
         push.close(0)
         remote.close()
-        got.close(0)
         ctx.term()
+
+
+@pytest.mark.parametrize("name", ["fixed", "actuated"])
+def test_controllers_sumo_runs_itself_are_refused_by_the_service(name, tmp_path):
+    from brain.cli_service import run_services
+    from brain.service import Brain, ServeConfig
+
+    with pytest.raises(ValueError, match="SUMO's own program.*use 'plan'"):
+        Brain(ServeConfig(controller=name), network=_net())
+    with pytest.raises(ValueError, match="SUMO's own program"):
+        run_services("single", name, "truth", out_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing started
