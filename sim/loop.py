@@ -34,7 +34,7 @@ from sim.safety import SafetyMonitor, SafetyRules
 from sim.scenario import Scenario
 from sim.signal import SignalMachine
 
-__all__ = ["RunRecord", "run_scenario"]
+__all__ = ["RunRecord", "Stop", "run_scenario"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,11 @@ class RunRecord:
         return d
 
 
+class Stop(Exception):
+    """Raised by an ``on_step`` hook to end a run early (a signal to the process, say): the record
+    keeps what was measured until then, with this as its ``error``."""
+
+
 def _native_rules(program: list[ProgramPhase], crossings: tuple[tuple[int, float], ...], timing: Timing) -> SafetyRules:
     min_green, min_yellow = min_spans(program, frozenset(i for i, _ in crossings))
     greens = tuple(frozenset(i for i, c in enumerate(p.state) if is_green(c)) for p in program)
@@ -125,7 +130,8 @@ def run_scenario(
         progress: called every simulated minute.
         use_traci: run SUMO as a separate process over TraCI (as ``gui`` does) instead of libsumo.
         extra: further SUMO options (e.g. ``--step-length``).
-        on_step: called with the backend after every simulation step (camera feeds).
+        on_step: called with the backend after every simulation step (camera feeds); raising
+            :class:`Stop` ends the run there.
 
     Returns:
         The run's record. If SUMO dies mid-run the record carries ``error`` and the figures of
@@ -149,6 +155,9 @@ def run_scenario(
     except SumoError as e:
         error = str(e)
         log.error("%s under %s (seed %d): %s", scenario.name, ctrl.name, seed, e)
+    except Stop as e:
+        error = f"{e} at t={state.begin + state.simulated:g}"
+        log.warning("%s under %s (seed %d): %s", scenario.name, ctrl.name, seed, error)
     except Exception as e:  # a SUMO call failing outside step(), or a controller bug: keep the results
         error = f"{type(e).__name__} at t={state.begin + state.simulated:g}: {e}"
         log.exception("%s under %s (seed %d) failed", scenario.name, ctrl.name, seed)

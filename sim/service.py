@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import signal
 import time
 from dataclasses import dataclass
@@ -236,7 +235,7 @@ class _Pacer:
 
 def run_sim(cfg: SimConfig) -> dict:
     """Run the scenario under the remote brain; returns (and writes to ``cfg.json``) the record."""
-    from sim.loop import run_scenario
+    from sim.loop import Stop, run_scenario
     from sim.scenario import load_scenario
 
     if cfg.sensing not in ("truth", "vision"):
@@ -247,26 +246,26 @@ def run_sim(cfg: SimConfig) -> dict:
     ctx = zmq.Context.instance()
     remote = RemoteBrain(cfg, ctx)
     frames = _Frames(cfg, ctx) if cfg.sensing == "vision" else None
-    stopping = {"flag": False}
+    stopping = {"signal": ""}
 
-    def on_term(*_):
-        stopping["flag"] = True
-        raise KeyboardInterrupt
+    def on_term(signum, _frame) -> None:
+        stopping["signal"] = signal.Signals(signum).name
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     time.sleep(0.3)  # let subscribers and the brain connect before the first frames
     hooks = [h for h in (frames, _Pacer(cfg.realtime) if cfg.realtime > 0 else None) if h is not None]
 
     def on_step(backend) -> None:
+        if stopping["signal"]:  # run_scenario records the error and keeps the trips measured so far
+            raise Stop(f"stopped by {stopping['signal']}")
         for h in hooks:
             h(backend)
 
     try:
         rec = run_scenario(load_scenario(cfg.scenario), remote, seed=cfg.seed, timing=timing, end=cfg.end,
-                           extra=["--step-length", f"{1.0 / cfg.fps:g}"], on_step=on_step if hooks else None)
+                           extra=["--step-length", f"{1.0 / cfg.fps:g}"], on_step=on_step)
         d = rec.to_dict()
-    except KeyboardInterrupt:
-        d = {"error": "stopped by a signal", "complete": False}
     finally:
         remote.close()
         if frames is not None:
@@ -274,9 +273,9 @@ def run_sim(cfg: SimConfig) -> dict:
     lat = np.array(remote.latency_ms) if remote.latency_ms else np.zeros(0)
     d.update({"sensing": cfg.sensing, "brain_controller": remote.controller, "service": remote.stats,
               "fallback_events": remote.events[:1000], "frames_dropped": frames.dropped if frames else 0,
-              "count_to_decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else math.nan,
-              "count_to_decision_ms_p99": float(np.percentile(lat, 99)) if lat.size else math.nan})
+              "count_to_decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,  # JSON has no NaN
+              "count_to_decision_ms_p99": float(np.percentile(lat, 99)) if lat.size else None})
     if cfg.json:
         Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.json).write_text(json.dumps(d, indent=1, default=str) + "\n")
+        Path(cfg.json).write_text(json.dumps(d, indent=1, default=str, allow_nan=False) + "\n")
     return d

@@ -278,3 +278,26 @@ def test_timing_rules_reach_the_sims_actuator_over_the_services(tmp_path):
         assert r["complete"] and r["safety_violations"] == 0 and r["exit_codes"] == {"brain": 0, "sim": 0}
     assert short["switches"] > 15  # greedy switches as soon as 5 s of green allow
     assert long["switches"] <= 300 // (30 + 4) + 1
+
+
+def test_a_sim_stopped_by_sigterm_keeps_what_it_measured(tmp_path):
+    intake, dec, frames = _free_ports(3)
+    brain = _start(["serve", "--scenario", "single", "--controller", "greedy", "--intake",
+                    f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}"], tmp_path / "brain.log")
+    time.sleep(1.0)
+    trace = tmp_path / "trace.jsonl"
+    sim = _start(["sim", "--scenario", "single", "--frames", f"tcp://127.0.0.1:{frames}", "--brain",
+                  f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}", "--json",
+                  str(tmp_path / "rec.json"), "--trace", str(trace), "--realtime", "300"], tmp_path / "sim.log")
+    try:
+        _wait_for(lambda: any(r["time"] >= 900 for r in _trace(trace)), 120, "15 simulated minutes")
+        sim.send_signal(signal.SIGTERM)
+        assert sim.wait(30) == 1  # incomplete
+    finally:
+        _stop(sim)
+        _stop(brain)
+    rec = json.loads((tmp_path / "rec.json").read_text())
+    assert not rec["complete"] and rec["error"].startswith("stopped by SIGTERM at t=")
+    assert 900 <= rec["sim_s"] < 3600
+    assert rec["throughput"] > 100 and rec["avg_delay_s"] > 0 and rec["safety_violations"] == 0
+    assert rec["count_to_decision_ms_p50"] is None  # truth sensing: no counts (and no NaN in the JSON)
