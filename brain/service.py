@@ -171,6 +171,7 @@ class Brain:
         self._heard: dict[str, float] = {}  # camera -> wall time its worker was last heard from
         self._newest_count_wall = 0.0
         self._last_reject_log = 0.0
+        self._status_time: float | None = None
         self.decisions = 0
         self.rejected: dict[str, int] = {}
 
@@ -274,12 +275,26 @@ class Brain:
                 self._reject("range", f"status shows phase {m.body['phase'][i]} at {self.net.intersections[i].id}, "
                                       f"which has {self._n_phases[i]} phases")
                 return
+            if self._status_time is not None and m.sim_time < self._status_time - 1e-6:
+                self._new_run(m.sim_time)
+                self._pending = None
+            self._status_time = m.sim_time
             if self._pending is not None:
                 log.warning("status step %d superseded by step %d before a decision", self._pending.body["step"],
                             m.body["step"])
             self._pending, self._pending_since = m, time.time()
         elif m.type == "bye":
             log.info("%s %s said bye", m.body["role"], m.sender)
+
+    def _new_run(self, t: float) -> None:
+        """A status from before the last one: the sim started a new run. The controller and the
+        camera state start afresh (their clocks would otherwise refuse every reading)."""
+        log.warning("status for t=%g after one for t=%g: a new run; controller and cameras start afresh",
+                    t, self._status_time)
+        if self.cfg.cameras:
+            self._load_cameras(Path(self.cfg.cameras))
+        self.controller.reset(self.net, self.timing)
+        self._stale = set()
 
     def alive(self) -> list[str]:
         """Cameras whose worker was heard from within ``dead_after_s`` (wall)."""

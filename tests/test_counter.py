@@ -116,3 +116,18 @@ def test_tracker_keeps_a_fast_vehicle_when_boxes_grow_for_association():
     assert grown[1] > 0 and len(set(grown[1:])) == 1  # one identity from the second frame on
     plain = run(0.0)
     assert len(set(i for i in plain if i > 0)) != 1 or -1 in plain[2:]  # ByteTrack alone loses it
+
+
+def test_worker_counts_a_new_run_from_its_start_when_the_clock_goes_back():
+    from vision.detector import Detections
+    from vision.worker import CameraWorker
+
+    def nothing(frames):
+        return [Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64)) for _ in frames]
+
+    w = CameraWorker([_cam()], nothing, interval=2.0, fps=4.0)
+    img = np.zeros((320, 512, 3), dtype=np.uint8)
+    ends = [out[0].time for k in range(1, 41) if (out := w.process(k * 0.25 + 3590.0, [img]))]
+    assert ends == [3592.0, 3594.0, 3596.0, 3598.0, 3600.0]
+    ends = [out[0].time for k in range(1, 9) if (out := w.process(k * 0.25, [img]))]  # the next run
+    assert ends == [2.0] and w.frames == 8

@@ -206,3 +206,22 @@ def test_controllers_sumo_runs_itself_are_refused_by_the_service(name, tmp_path)
     with pytest.raises(ValueError, match="SUMO's own program"):
         run_services("single", name, "truth", out_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing started
+
+
+def test_brain_serves_a_second_run_when_the_sims_clock_starts_again():
+    from brain.protocol import decode, encode
+
+    brain, got, ctx = _brain("mpc")
+    try:
+        for step, t in ((1, 3596.0), (2, 3598.0), (1, 0.0), (2, 2.0)):  # a run's end, then a new run
+            body = {"step": step, "phase": [0], "green": [20.0], "in_transition": [False], "readings": READINGS}
+            brain.handle(encode("status", "sim", step, t, body))
+            brain._maybe_decide()
+            assert got.poll(2000)
+            d = decode(got.recv())
+            assert d.sim_time == t and d.body["fallback"] == [False]  # the controller did not fail
+        assert brain.decisions == 4
+    finally:
+        brain.close()
+        got.close(0)
+        ctx.term()

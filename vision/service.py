@@ -108,6 +108,9 @@ def serve_frames(cfg: WorkerConfig, worker: CameraWorker, frames_endpoint: str, 
                 continue
             stats["frames"] += 1
             t = m.sim_time
+            if t_cur is not None and t < t_cur - 1e-9:  # a new run: the worker starts afresh on this frame
+                log.info("frame for t=%g after t=%g: a new run", t, t_cur)
+                pending.clear()
             if t_cur is not None and t > t_cur + 1e-9 and t_cur in pending:
                 _flush(worker, sender, pending, t_cur, n, stats)  # a newer step began: count the older one
             t_cur = t

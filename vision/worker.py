@@ -126,14 +126,25 @@ class CameraWorker:
         self.cameras = list(cameras)
         self.detector = detector
         self.interval = interval
-        self.trackers = [Tracker(fps) for _ in self.cameras]
-        self.counters = [LaneCounter(c, halt_speed=halt_speed) for c in self.cameras]
+        self.fps = fps
+        self.halt_speed = halt_speed
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track, count and interval (a new run)."""
+        self.trackers = [Tracker(self.fps) for _ in self.cameras]
+        self.counters = [LaneCounter(c, halt_speed=self.halt_speed) for c in self.cameras]
         self._next: float | None = None
+        self._last: float | None = None
         self.frames = 0
 
     def process(self, t: float, frames: Sequence[np.ndarray | None]) -> list[LaneCounts]:
         """Count one frame per camera (``None``: that camera gave none); returns the counts of an
-        interval that ended (empty list otherwise)."""
+        interval that ended (empty list otherwise). A time before the previous frame's starts a
+        new run (:meth:`reset`)."""
+        if self._last is not None and t < self._last - 1e-9:
+            self.reset()
+        self._last = t
         live = [k for k, f in enumerate(frames) if f is not None]
         dets = self.detector([frames[k] for k in live]) if live else []
         for k, d in zip(live, dets):
