@@ -82,6 +82,10 @@ def test_worker_config_checks_its_keys_and_class_maps():
     assert parse_class_map("2:0,7:3") == {2: 0, 7: 3}
     with pytest.raises(ConfigError, match="class map"):
         parse_class_map("cars")
+    with pytest.raises(ConfigError, match="project classes are 0-3 .*not 5"):
+        parse_class_map("2:0,7:5")  # would crash the counter at the first class-5 detection
+    with pytest.raises(ConfigError, match="not -1"):
+        WorkerConfig.from_dict({"cameras": [cam], "class_map": {"2": -1}})
 
 
 def test_a_track_lost_at_the_line_and_found_past_it_counts_once():

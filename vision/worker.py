@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.camera import Camera
+from sim.camera import CLASSES, Camera
 from vision.counter import LaneCounter, LaneCounts
 from vision.detector import COCO_MAP, IMGSZ, OWN_MAP, WEIGHTS, Detections, Detector, Tracker
 
@@ -38,19 +38,24 @@ class ConfigError(ValueError):
 
 
 def parse_class_map(spec: str | dict | None) -> dict[int, int] | None:
-    """``own``, ``coco``, ``"2:0,3:1"`` or a mapping -> detector class -> project class."""
+    """``own``, ``coco``, ``"2:0,3:1"`` or a mapping -> detector class -> project class (one of
+    ``sim.camera.CLASSES``'s indices; any other raises :class:`ConfigError`)."""
     if spec is None or spec == "auto":
         return None
-    if isinstance(spec, dict):
-        return {int(k): int(v) for k, v in spec.items()}
     if spec == "own":
         return dict(OWN_MAP)
     if spec == "coco":
         return dict(COCO_MAP)
     try:
-        return {int(a): int(b) for a, b in (p.split(":") for p in str(spec).split(","))}
-    except ValueError:
+        pairs = spec.items() if isinstance(spec, dict) else (p.split(":") for p in str(spec).split(","))
+        out = {int(a): int(b) for a, b in pairs}
+    except (ValueError, TypeError):
         raise ConfigError(f"class map {spec!r}: use own, coco, or pairs like 2:0,3:1,5:2,7:3") from None
+    wrong = sorted({b for b in out.values() if not 0 <= b < len(CLASSES)})
+    if wrong:
+        raise ConfigError(f"class map {spec!r}: project classes are 0-{len(CLASSES) - 1} "
+                          f"({', '.join(CLASSES)}), not {', '.join(map(str, wrong))}")
+    return out
 
 
 _KEYS = {"interval", "fps", "weights", "class_map", "imgsz", "conf", "device", "cameras", "halt_speed"}
