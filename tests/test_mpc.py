@@ -64,6 +64,7 @@ def test_no_approach_waits_beyond_max_green():
         t += c.interval
     assert served_side is not None
     assert served_side <= timing.max_green + 3.0 + c.interval  # waited at most max green plus the yellow
+    assert m.max_outs == 0  # the optimiser switched by itself: the actuator's max-out was not needed
 
 
 def test_config_rejects_unknown_and_bad_values():
