@@ -103,10 +103,10 @@ def _check_controllers(names: list[str]) -> None:
     for n in names:
         base = n[: -len("+priority")] if n.endswith("+priority") else n
         if base not in known:
-            raise SystemExit(f"citybrain: unknown controller {n!r} (known: {', '.join(sorted(known))}, "
+            raise ValueError(f"unknown controller {n!r} (known: {', '.join(sorted(known))}, "
                              "each also as NAME+priority)")
         if base != n and base in ("fixed", "actuated"):
-            raise SystemExit(f"citybrain: {n!r}: SUMO runs {base} itself, so it cannot be pre-empted; "
+            raise ValueError(f"{n!r}: SUMO runs {base} itself, so it cannot be pre-empted; "
                              "use plan+priority (the same fixed-time plan through the actuator)")
 
 
@@ -471,12 +471,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from zmq import ZMQError
+
     from sim.scenario import ScenarioError
     from sim.backend import SumoError
 
     try:
         return args.func(args)
-    except (ScenarioError, SumoError, ValueError, FileNotFoundError) as e:
+    except (ScenarioError, SumoError, ValueError, FileNotFoundError, ZMQError) as e:  # ZMQError: a port in use
         print(f"citybrain: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -62,9 +62,22 @@ def test_plain_sumo_row_matches_fixed(tmp_path):
 ])
 def test_bad_input_is_one_clear_line(args, needle):
     p = cli(*args)
-    assert p.returncode != 0
+    assert p.returncode == 2
     err = p.stderr.strip()
     assert needle in err and len(err.splitlines()) == 1, err
+
+
+def test_a_service_port_in_use_is_one_clear_line():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        p = cli("serve", "--scenario", "single", "--controller", "greedy", "--intake", f"tcp://127.0.0.1:{port}")
+    assert p.returncode == 2
+    err = p.stderr.strip()
+    assert "Address already in use" in err and len(err.splitlines()) == 1, err
 
 
 def test_broken_route_file_named_before_anything_runs(tmp_path):
