@@ -128,7 +128,7 @@ def remote_controller(name: str, options: dict | None = None):
     return ctrl
 
 
-def _network(scenario: str, clearance: str):
+def _network(scenario: str, clearance: str = "fixed"):
     from sim.backend import SumoBackend
     from sim.scenario import load_scenario
 
