@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-__all__ = ["Timing", "Crosswalks", "crosswalk_conflicts", "RULES", "timing_of"]
+__all__ = ["Timing", "Crosswalks", "crosswalk_conflicts", "priority_sets", "RULES", "timing_of"]
 
 
 @dataclass(frozen=True)
@@ -117,12 +117,23 @@ def crosswalk_conflicts(greens: Sequence[frozenset[int]], crossings) -> dict[int
     return {c: frozenset(v for v in links if not any(c in g and v in g for g in greens)) for c in cross}
 
 
+def priority_sets(states: Sequence[str], crossings) -> list[frozenset[int]]:
+    """Per phase state: the links shown with priority (``G``) and the crossings shown walking.
+    :func:`crosswalk_conflicts` over these gives the links that may never have *priority* during a
+    walk (a link a phase shows as ``g`` beside a walk yields to the pedestrians; as ``G`` it does
+    not), so they wait for the clearance when they gain it."""
+    cross = frozenset(crossings)
+    return [frozenset(k for k, ch in enumerate(st) if ch == "G" or (k in cross and ch in "Gg")) for st in states]
+
+
 class Crosswalks:
     """The pedestrian clearance rule of one signal, for the actuator and for planners.
 
     A crosswalk's walk ends when a switch leaves the phases showing it. No vehicle link that is
     never green together with that crosswalk (its *conflicts*, as the program's phases declare
-    them) may turn green before the crossing's clearance time has passed since. A switch whose
+    them) may turn green before the crossing's clearance time has passed since, and no link that
+    is never shown with priority (``G``) beside its walk (its *protected* conflicts) may gain
+    priority before then. A switch whose
     target turns such a link green is therefore preceded by a *hold*: the vehicles keep their
     green (the crosswalk shows don't walk) for whatever of the clearance the yellow and all-red
     do not cover. A switch to a phase without conflicting links needs no hold; the clearance
@@ -135,7 +146,9 @@ class Crosswalks:
     def __init__(self, states: Sequence[str], crossings: Sequence[tuple[int, float]], timing: Timing) -> None:
         self.clearance = {i: timing.ped_clearance(length) for i, length in crossings}
         self._greens = [frozenset(k for k, ch in enumerate(st) if ch in "Gg") for st in states]
+        self._prio = [frozenset(k for k, ch in enumerate(st) if ch == "G") for st in states]
         self.conflicts = crosswalk_conflicts(self._greens, self.clearance)
+        self.protected = crosswalk_conflicts(priority_sets(states, self.clearance), self.clearance)
 
     def __bool__(self) -> bool:
         return bool(self.clearance)
@@ -147,10 +160,12 @@ class Crosswalks:
     def hold(self, src: int, dst: int, now: float, lost: float, walk_end: dict[int, float]) -> float:
         """Seconds the vehicles keep their green before the yellow of a switch ``src -> dst`` asked
         at ``now``; ``walk_end``: when each crosswalk's last walk ended (this switch's included)."""
-        newly = self._greens[dst] - self._greens[src]
+        # a link losing its priority shows yellow and red in between (sim.signal.transition_states)
+        newly = (self._greens[dst] - self._greens[src]) | (self._prio[src] & (self._greens[dst] - self._prio[dst]))
+        gains = self._prio[dst] - self._prio[src]
         need = 0.0
         for c, ended in walk_end.items():
-            if self.conflicts[c] & newly:
+            if self.conflicts[c] & newly or self.protected[c] & gains:
                 need = max(need, ended + self.clearance[c] - (now + lost))
         return need
 

@@ -166,14 +166,19 @@ class SumoBackend:
 
         Each green may be extended up to twice its fixed-time split (the usual max-green
         setting), within ``[min_green, max_green]``; phases without a detector of their own run
-        to that maximum. A green showing a crosswalk's walk lasts at least ``walk``.
+        to that maximum. A green showing a crosswalk's walk lasts at least ``walk``; a green that
+        follows a walk's end (the program's pedestrian clearance) keeps its programmed length.
         """
         tl = self.ts.trafficlight
         crossings = {i for i, _ in self.crossings(tls)}
         phases = []
-        for p in self.program(tls):
+        program = self.program(tls)
+        for k, p in enumerate(program):
             if p.is_green:
                 low = max(min_green, walk) if any(p.state[i] in "Gg" for i in crossings) else min_green
+                before = program[k - 1].state
+                if any(before[i] in "Gg" and p.state[i] not in "Gg" for i in crossings):
+                    low = max(low, p.duration)
                 top = min(max(2.0 * p.duration, low), max(max_green, low))
                 phases.append(tl.Phase(min(max(p.duration, low), top), p.state, low, top))
             else:

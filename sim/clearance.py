@@ -14,7 +14,7 @@ import numpy as np
 
 from brain.hcm import ite_all_red, ite_yellow
 from brain.model import Network
-from brain.timing import crosswalk_conflicts
+from brain.timing import crosswalk_conflicts, priority_sets
 
 __all__ = ["crossing_width", "ite_clearance", "with_ite_clearances", "check_timing", "is_crossing_lane"]
 
@@ -101,7 +101,9 @@ def _pedestrian_findings(t: str, phases: list, crossing: dict[int, float], walk:
     found = []
     n = len(phases)
     greens = [frozenset(i for i, c in enumerate(p.state) if c in "Gg") for p in phases]
+    prio = [frozenset(i for i, c in enumerate(p.state) if c == "G") for p in phases]
     conflicts = crosswalk_conflicts(greens, crossing)
+    protected = crosswalk_conflicts(priority_sets([p.state for p in phases], crossing), crossing)
     for c, length in crossing.items():
         conflicting = conflicts[c]
         for k in range(n):
@@ -117,8 +119,8 @@ def _pedestrian_findings(t: str, phases: list, crossing: dict[int, float], walk:
                               "need": walk, "detail": where})
             clear, need = 0.0, length / ped_speed
             for m in range(j, j + n):
-                if greens[m % n] & conflicting:
-                    break
+                if greens[m % n] & conflicting or prio[m % n] & protected[c]:
+                    break  # a conflicting green, or priority for a link that yields beside the walk
                 clear += phases[m % n].duration
             if clear + 1e-9 < need:
                 found.append({"tls": t, "phase": (j - 1) % n, "rule": f"pedestrian clearance at {ped_speed:g} m/s",

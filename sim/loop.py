@@ -92,7 +92,8 @@ def _native_rules(program: list[ProgramPhase], crossings: tuple[tuple[int, float
     greens = tuple(frozenset(i for i, c in enumerate(p.state) if is_green(c)) for p in program)
     return SafetyRules(greens, min_green if math.isfinite(min_green) else 0.0,
                        min_yellow if math.isfinite(min_yellow) else 0.0, 0.0,
-                       tuple((i, timing.ped_clearance(length)) for i, length in crossings), timing.walk)
+                       tuple((i, timing.ped_clearance(length)) for i, length in crossings), timing.walk,
+                       tuple(p.state for p in program))
 
 
 def _status(machines: list[SignalMachine], now: float) -> SignalStatus:
@@ -193,6 +194,9 @@ def run_scenario(
         ped_avg_delay_s=trips.ped_avg_delay_s,
         gridlocks=list(state.gridlock.events) if state.gridlock else [],
     )
+    invalid = sum(m.invalid for m in state.machines)
+    if invalid:
+        log.warning("%s asked %d times for a phase a signal does not have (refused)", ctrl.name, invalid)
     if state.monitor and state.monitor.kept:
         for v in state.monitor.kept[:5]:
             log.error("safety violation at t=%g on %s: %s (%s)", v.time, v.tls, v.kind, v.detail)
@@ -244,7 +248,8 @@ class _Loop:
                 yellow, all_red = timing.yellow_of(x), timing.all_red_of(x)
                 greens = tuple(frozenset(p.green_links) for p in x.phases)
                 cross = tuple((i, timing.ped_clearance(length)) for i, length in x.crossings)
-                rules[x.id] = SafetyRules(greens, timing.min_green, yellow, all_red, cross, timing.walk)
+                rules[x.id] = SafetyRules(greens, timing.min_green, yellow, all_red, cross, timing.walk,
+                                          tuple(p.state for p in x.phases))
                 m = SignalMachine(x.phases, replace(timing, yellow=yellow, all_red=all_red), now, all_red=all_red,
                                   crossings=x.crossings)
                 self.machines.append(m)

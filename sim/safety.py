@@ -3,7 +3,9 @@
 It knows nothing of controllers or of the actuator; it reads the states SUMO displays each
 step and counts every breach of these rules:
 
-- ``green-to-red``: a link goes from green (``G``/``g``) to anything but yellow.
+- ``green-to-red``: a link goes from green (``G``/``g``) to anything but yellow, or from green
+  with priority (``G``) to green without it (``g``: a protected turn turned permissive) without
+  yellow in between.
 - ``short-green``: a link's green ends (turns yellow) before the minimum green.
 - ``short-yellow``: a link's yellow ends before the minimum yellow.
 - ``no-all-red``: a link turns green sooner than the all-red time after another link's yellow ended.
@@ -14,8 +16,9 @@ Pedestrian crossings are judged by their own rules (a walk ends straight into do
 ``green-to-red`` does not apply to them):
 
 - ``short-walk``: a crossing's walk (green) ends before the walk interval.
-- ``ped-clearance``: a vehicle link that is never green together with a crossing turns green
-  sooner than the crossing's clearance time after its walk ended.
+- ``ped-clearance``: a vehicle link that is never green together with a crossing turns green,
+  or one never shown with priority (``G``) beside its walk gains priority, sooner than the
+  crossing's clearance time after its walk ended.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from brain.model import is_green
-from brain.timing import crosswalk_conflicts
+from brain.timing import crosswalk_conflicts, priority_sets
 
 __all__ = ["SafetyRules", "SafetyMonitor", "Violation"]
 
@@ -41,10 +44,19 @@ class SafetyRules:
     crossings: tuple[tuple[int, float], ...] = ()
     """Pedestrian crossings: ``(link index, clearance s)``."""
     walk: float = 0.0
+    allowed_states: tuple[str, ...] = ()
+    """The program's phase states behind ``allowed_greens``: which of their greens have priority
+    (``G``). Empty: every green counts as priority."""
 
     def conflicts(self) -> dict[int, frozenset[int]]:
         """Per crossing link: the vehicle links never green together with it."""
         return crosswalk_conflicts(self.allowed_greens, (c for c, _ in self.crossings))
+
+    def protected_conflicts(self) -> dict[int, frozenset[int]]:
+        """Per crossing link: the vehicle links never shown with priority beside its walk."""
+        cross = [c for c, _ in self.crossings]
+        sets = priority_sets(self.allowed_states, cross) if self.allowed_states else self.allowed_greens
+        return crosswalk_conflicts(sets, cross)
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,8 @@ class SafetyMonitor:
         self._rules = rules
         self._tracks: dict[str, _LinkTrack] = {}
         self._keep = keep
-        self._cross = {t: (dict(r.crossings), r.conflicts()) for t, r in rules.items() if r.crossings}
+        self._cross = {t: (dict(r.crossings), r.conflicts(), r.protected_conflicts())
+                       for t, r in rules.items() if r.crossings}
         self.kept: list[Violation] = []
         self.counts: Counter[str] = Counter()
         self.checked = 0
@@ -103,7 +116,7 @@ class SafetyMonitor:
             return
         if any(o == "y" and n != "y" for o, n in zip(track.state, state)):
             track.last_yellow_end = now  # before the green checks: a same-instant green is a breach
-        clearance, conflicts = self._cross.get(tls, ({}, {}))
+        clearance, conflicts, protected = self._cross.get(tls, ({}, {}, {}))
         for c in clearance:  # walks first: a conflicting green at the same instant is a breach
             if is_green(track.state[c]) and not is_green(state[c]):
                 track.walk_end[c] = now
@@ -111,14 +124,15 @@ class SafetyMonitor:
                 if held < rules.walk - 1e-6:
                     self._flag(now, tls, "short-walk", f"crossing link {c} walk {held:g}s < {rules.walk:g}s")
         for i, (old, new) in enumerate(zip(track.state, state)):
-            if old == new or (is_green(old) and is_green(new)):
+            if old == new:
+                continue
+            if is_green(old) and is_green(new) and not (old == "G" and new == "g"):
+                if new == "G" and i not in clearance:  # g -> G: it gains priority over the crossings
+                    self._check_walks(now, tls, track, i, protected, clearance)
                 continue
             held = now - track.since[i]
             if is_green(new) and i not in clearance:
-                for c, ended in track.walk_end.items():
-                    if i in conflicts[c] and now - ended < clearance[c] - 1e-6:
-                        self._flag(now, tls, "ped-clearance", f"link {i} green {now - ended:g}s after crossing "
-                                                              f"link {c}'s walk ended < {clearance[c]:g}s")
+                self._check_walks(now, tls, track, i, protected if new == "G" else conflicts, clearance)
             if i in clearance:  # a crosswalk: judged above
                 pass
             elif is_green(old):
@@ -135,6 +149,14 @@ class SafetyMonitor:
             track.since[i] = now
         track.state = state
         self._check_greens(now, tls, state)
+
+    def _check_walks(self, now: float, tls: str, track: _LinkTrack, i: int, conflicts: dict, clearance: dict) -> None:
+        """Link ``i`` turns green (or gains priority) now: no crossing it conflicts with may be
+        in its clearance."""
+        for c, ended in track.walk_end.items():
+            if i in conflicts[c] and now - ended < clearance[c] - 1e-6:
+                self._flag(now, tls, "ped-clearance", f"link {i} green {now - ended:g}s after crossing "
+                                                      f"link {c}'s walk ended < {clearance[c]:g}s")
 
     def _check_greens(self, now: float, tls: str, state: str) -> None:
         greens = frozenset(i for i, c in enumerate(state) if is_green(c))

@@ -36,17 +36,19 @@ __all__ = ["SignalMachine", "transition_states"]
 def transition_states(src: str, dst: str, crossings: frozenset[int] = frozenset()) -> tuple[str, str]:
     """Yellow and all-red states for a switch from green state ``src`` to ``dst``.
 
-    A link green in ``src`` but not in ``dst`` shows yellow, then red; a link green in both keeps
-    its ``src`` character throughout; every other link keeps its ``src`` character in yellow and
-    shows red (or its stop sign ``s``) in all-red. A pedestrian crossing (link index in
-    ``crossings``) whose walk ends is red in both (pedestrians get no yellow).
+    A link green in ``src`` but not in ``dst`` shows yellow, then red; so does a link that loses
+    its priority (``G`` in ``src``, ``g`` in ``dst``: a protected turn becoming permissive while
+    the opposing traffic may get green, the yellow arrow of signal practice). A link green in both
+    otherwise keeps its ``src`` character throughout; every other link keeps its ``src`` character
+    in yellow and shows red (or its stop sign ``s``) in all-red. A pedestrian crossing (link index
+    in ``crossings``) whose walk ends is red in both (pedestrians get no yellow).
     """
     if len(src) != len(dst):
         raise ValueError(f"states differ in length: {len(src)} vs {len(dst)}")
     yellow = []
     red = []
     for i, (a, b) in enumerate(zip(src, dst)):
-        if is_green(a) and is_green(b):
+        if is_green(a) and is_green(b) and not (a == "G" and b == "g"):
             yellow.append(a)
             red.append(a)
         elif is_green(a) and i in crossings:
@@ -106,6 +108,8 @@ class SignalMachine:
         """Requests refused because they would break a rule (counted, never applied)."""
         self.max_outs = 0
         """Greens ended by the actuator at maximum green."""
+        self.invalid = 0
+        """Requests for a phase the signal does not have (refused)."""
         self.switches = 0
 
     @property
@@ -125,10 +129,13 @@ class SignalMachine:
         """Ask for ``phase`` to be served. Returns True if a switch started.
 
         Keeping the current phase is always legal (until maximum green, see :meth:`tick`).
-        Switching is refused, and counted, during a transition or before minimum green.
+        Switching is refused, and counted, during a transition or before minimum green, and so is
+        a phase the signal does not have (counted in :attr:`invalid` too).
         """
         if not 0 <= phase < len(self._phases):
-            raise ValueError(f"phase {phase} out of range 0..{len(self._phases) - 1}")
+            self.refused += 1
+            self.invalid += 1
+            return False
         if self._mode != _GREEN:
             if phase != self._target:
                 self.refused += 1

@@ -168,6 +168,17 @@ def make_and_decide(name, r):
 
 
 @pytest.mark.sumo
+def test_plan_keeps_within_a_maximum_green_shorter_than_the_programs():
+    """``single``'s program holds its throughs 33 s; under a 20 s maximum green the plan asks for
+    the next phase by itself instead of fighting the actuator's max-out."""
+    from sim.loop import run_scenario
+    from sim.scenario import load_scenario
+
+    r = run_scenario(load_scenario("single"), "plan", timing=Timing(max_green=20.0), end=600.0)
+    assert (r.refused_requests, r.max_outs, r.safety_violations) == (0, 0, 0) and r.switches > 30
+
+
+@pytest.mark.sumo
 def test_emergency_vehicles_reach_the_brain_and_priority_speeds_them_up(tmp_path):
     from scenarios.emergency import add_emergency
     from sim.loop import run_scenario

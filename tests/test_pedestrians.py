@@ -123,7 +123,8 @@ def test_crosswalk_network_and_its_timing_findings(tmp_path):
         assert all(x.links[i] == (-1, -1) for i, _ in x.crossings)  # no vehicle lanes for walkers
         assert x.n_phases == 4
     out = tmp_path / "found.json"
-    # netconvert's 5 s pedestrian phase + yellow + left turns leave 17 s: enough at 1.2 m/s, not at 0.9
+    # the 11 s pedestrian phase + yellow before the protected left turns across the crosswalk leave
+    # 14 s: enough at 1.2 m/s, not at 0.9
     assert main(["check-timing", "--scenario", "crosswalk", "--ped-speed", "0.9", "--json", str(out)]) == 4
     rules = [f["rule"] for f in json.loads(out.read_text())]
     assert rules.count("pedestrian clearance at 0.9 m/s") == 4  # two crosswalks per walk, two walks
@@ -182,3 +183,24 @@ def test_plan_runs_the_crosswalk_program_without_refusals():
 
     r = run_scenario(load_scenario("crosswalk"), "plan", end=900.0)
     assert r.safety_violations == 0 and r.refused_requests == 0 and r.switches > 30
+
+
+def test_a_link_that_yields_beside_the_walk_waits_for_the_clearance_to_gain_priority():
+    """Link 1 is permissive (``g``) beside crosswalk 4's walk and protected (``G``) in phase 1: the
+    walkers still crossing would not get the way, so the actuator holds it and the monitor would
+    flag it."""
+    phases = (GreenPhase(0, "GgrrG"), GreenPhase(1, "rGrrr"))
+    cross = Crosswalks([p.state for p in phases], CROSS, TIMING)
+    assert cross.conflicts == {4: frozenset()} and cross.protected == {4: frozenset({1})}
+    shown = drive(SignalMachine(phases, TIMING, 0.0, crossings=CROSS), {10.0: 1}, 30.0)
+    gains = next(t for t, s in shown if s[1] == "G")
+    assert gains >= 10.0 + 10.0  # the 12 m crossing's 10 s clearance from the walk's end at 10 s
+    rules = SafetyRules((frozenset({0, 1, 4}), frozenset({1})), 5.0, 3.0, 1.0, ((4, 10.0),), 7.0,
+                        tuple(p.state for p in phases))
+    mon = SafetyMonitor({"J": rules})
+    for t, s in shown:
+        mon.observe(t, "J", s)
+    assert mon.violations == 0
+    for t, s in [(0.0, "GgrrG"), (10.0, "Ggrrr"), (12.0, "yGrrr")]:  # priority 2 s after the walk ended
+        mon.observe(t, "J", s)
+    assert mon.counts["ped-clearance"] == 1

@@ -27,6 +27,7 @@ def test_legal_sequence_has_no_violation():
     ([(0, "GGrr"), (10, "yyrr"), (13, "rrGG")], "no-all-red"),
     ([(0, "GGGr")], "conflicting-green"),
     ([(0, "GGrr"), (10, "GGGr")], "conflicting-green"),
+    ([(0, "Ggrr"), (10, "ggrr")], "green-to-red"),  # G -> g: priority lost without yellow
 ])
 def test_each_breach_is_flagged(states, kind):
     mon = feed(states)

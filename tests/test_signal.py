@@ -14,6 +14,8 @@ NS, EW, LEFT = GreenPhase(0, "GGrrgg"), GreenPhase(2, "rrGGrr"), GreenPhase(4, "
     ("GGgr", "rrrG", "yyyr", "rrrr"),     # a permissive green also clears through yellow
     ("GGGg", "rrGG", "yyGg", "rrGg"),     # links green in both keep their character
     ("Gsrr", "rsGG", "ysrr", "rsrr"),     # stop signs (s) stay stop signs
+    ("rrrg", "GGrG", "rrrg", "rrrg"),     # a permissive turn becoming protected keeps green
+    ("rrrG", "GGrg", "rrry", "rrrr"),     # a protected turn becoming permissive: yellow arrow first
 ])
 def test_transition_states(src, dst, yellow, red):
     assert transition_states(src, dst) == (yellow, red)
@@ -74,10 +76,11 @@ def test_max_green_ends_a_green_the_controller_keeps():
     assert m.max_outs == 1
 
 
-def test_unknown_phase_raises():
+@pytest.mark.parametrize("phase", [5, -1])
+def test_a_phase_the_signal_lacks_is_refused_and_counted(phase):
     m = SignalMachine([NS, EW], Timing(), now=0.0)
-    with pytest.raises(ValueError, match="out of range"):
-        m.request(20.0, 5)
+    assert not m.request(20.0, phase)
+    assert (m.refused, m.invalid, m.phase, m.tick(21.0)) == (1, 1, 0, NS.state)
 
 
 @pytest.mark.parametrize("kwargs,msg", [

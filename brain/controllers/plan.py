@@ -33,7 +33,10 @@ class FixedPlan(Controller):
 
     def reset(self, network: Network, timing: Timing) -> None:
         super().reset(network, timing)
-        self.durations = [np.maximum(np.array([p.duration for p in x.phases]), timing.phase_min_greens(x))
+        # within the actuator's limits: a programmed green longer than the maximum green would
+        # otherwise be cut by the actuator while the plan still asks for it
+        self.durations = [np.minimum(np.maximum(np.array([p.duration for p in x.phases]), timing.phase_min_greens(x)),
+                                     np.maximum(timing.max_green, timing.phase_min_greens(x)))
                           for x in network.intersections]
         # per signal: when each green's window starts in the cycle, and the cycle length (with the
         # actuator's pedestrian holds where crosswalks ask for them)
