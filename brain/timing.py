@@ -130,14 +130,13 @@ class Crosswalks:
     """The pedestrian clearance rule of one signal, for the actuator and for planners.
 
     A crosswalk's walk ends when a switch leaves the phases showing it. No vehicle link that is
-    never green together with that crosswalk (its *conflicts*, as the program's phases declare
-    them) may turn green before the crossing's clearance time has passed since, and no link that
-    is never shown with priority (``G``) beside its walk (its *protected* conflicts) may gain
-    priority before then. A switch whose
-    target turns such a link green is therefore preceded by a *hold*: the vehicles keep their
-    green (the crosswalk shows don't walk) for whatever of the clearance the yellow and all-red
-    do not cover. A switch to a phase without conflicting links needs no hold; the clearance
-    then carries over to the next switch.
+    never green together with that crosswalk (its *conflicts*, as the program's phases declare them)
+    may turn green before the crossing's clearance time has passed since, and no link that is never
+    shown with priority (``G``) beside its walk (its *protected* conflicts) may gain priority before
+    then. A switch whose target turns such a link green is therefore preceded by a *hold*: the
+    vehicles keep their green (the crosswalk shows don't walk) for whatever of the clearance the
+    yellow and all-red do not cover. A switch to a phase without conflicting links needs no hold;
+    the clearance then carries over to the next switch.
 
     Args:
         states: the green phases' signal states; crossings: ``(link index, length m)``.
