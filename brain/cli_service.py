@@ -80,7 +80,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
                     frames=args.frames, brain=args.brain, decisions=args.decisions, end=args.end, json=args.json or "",
                     trace=args.trace or "", realtime=args.realtime, **{k: getattr(args, k) for k in RULES})
     rec = run_sim(cfg)
-    print(json.dumps(rec, default=str, allow_nan=False))
+    print(json.dumps(rec, default=str))
     return 0 if rec.get("error") is None else 1
 
 

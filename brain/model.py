@@ -24,6 +24,7 @@ __all__ = [
     "Readings",
     "SignalStatus",
     "is_green",
+    "keeps_green",
 ]
 
 GREEN_CHARS = frozenset("Gg")
@@ -33,6 +34,13 @@ GREEN_CHARS = frozenset("Gg")
 def is_green(char: str) -> bool:
     """True for a SUMO state character that shows green (``G`` or ``g``)."""
     return char in GREEN_CHARS
+
+
+def keeps_green(old: str, new: str) -> bool:
+    """True when a link shown ``old`` may go on flowing into ``new`` with no yellow between: green
+    in both, and not losing its priority (``G`` to ``g``, a protected turn turned permissive,
+    needs the yellow arrow)."""
+    return is_green(old) and is_green(new) and not (old == "G" and new == "g")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from brain.model import keeps_green
+
 __all__ = ["Timing", "Crosswalks", "crosswalk_conflicts", "priority_sets", "RULES", "timing_of"]
 
 
@@ -144,6 +146,7 @@ class Crosswalks:
 
     def __init__(self, states: Sequence[str], crossings: Sequence[tuple[int, float]], timing: Timing) -> None:
         self.clearance = {i: timing.ped_clearance(length) for i, length in crossings}
+        self._states = list(states)
         self._greens = [frozenset(k for k, ch in enumerate(st) if ch in "Gg") for st in states]
         self._prio = [frozenset(k for k, ch in enumerate(st) if ch == "G") for st in states]
         self.conflicts = crosswalk_conflicts(self._greens, self.clearance)
@@ -159,8 +162,8 @@ class Crosswalks:
     def hold(self, src: int, dst: int, now: float, lost: float, walk_end: dict[int, float]) -> float:
         """Seconds the vehicles keep their green before the yellow of a switch ``src -> dst`` asked
         at ``now``; ``walk_end``: when each crosswalk's last walk ended (this switch's included)."""
-        # a link losing its priority shows yellow and red in between (sim.signal.transition_states)
-        newly = (self._greens[dst] - self._greens[src]) | (self._prio[src] & (self._greens[dst] - self._prio[dst]))
+        a, b = self._states[src], self._states[dst]
+        newly = frozenset(k for k in self._greens[dst] if not keeps_green(a[k], b[k]))
         gains = self._prio[dst] - self._prio[src]
         need = 0.0
         for c, ended in walk_end.items():

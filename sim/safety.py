@@ -27,7 +27,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from brain.model import is_green
+from brain.model import is_green, keeps_green
 from brain.timing import crosswalk_conflicts, priority_sets
 
 __all__ = ["SafetyRules", "SafetyMonitor", "Violation"]
@@ -126,7 +126,7 @@ class SafetyMonitor:
         for i, (old, new) in enumerate(zip(track.state, state)):
             if old == new:
                 continue
-            if is_green(old) and is_green(new) and not (old == "G" and new == "g"):
+            if keeps_green(old, new):
                 if new == "G" and i not in clearance:  # g -> G: it gains priority over the crossings
                     self._check_walks(now, tls, track, i, protected, clearance)
                 continue

@@ -277,5 +277,5 @@ def run_sim(cfg: SimConfig) -> dict:
               "count_to_decision_ms_p99": float(np.percentile(lat, 99)) if lat.size else None})
     if cfg.json:
         Path(cfg.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.json).write_text(json.dumps(d, indent=1, default=str, allow_nan=False) + "\n")
+        Path(cfg.json).write_text(json.dumps(d, indent=1, default=str) + "\n")
     return d

@@ -27,7 +27,7 @@ Example:
 
 from __future__ import annotations
 
-from brain.model import GreenPhase, is_green
+from brain.model import GreenPhase, is_green, keeps_green
 from brain.timing import Crosswalks, Timing
 
 __all__ = ["SignalMachine", "transition_states"]
@@ -48,7 +48,7 @@ def transition_states(src: str, dst: str, crossings: frozenset[int] = frozenset(
     yellow = []
     red = []
     for i, (a, b) in enumerate(zip(src, dst)):
-        if is_green(a) and is_green(b) and not (a == "G" and b == "g"):
+        if keeps_green(a, b):
             yellow.append(a)
             red.append(a)
         elif is_green(a) and i in crossings:
