@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick setup bench-all bench-kernel bench-vision bench-loop bench-emergency report-grid4x4 detector scenarios clean
+.PHONY: demo test test-quick setup system-deps bench-all bench-corpus bench-kernel bench-vision bench-loop bench-emergency report-grid4x4 detector scenarios clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/citybrain demo
 
-test: $(STAMP)
+# What the tests need from the system: Debian's chromium for the report test (these machines run
+# as root; elsewhere run it with sudo). Nothing is installed when it is already there.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (the report test opens the report in it)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 test-quick: $(STAMP)

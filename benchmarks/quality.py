@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
+import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +23,8 @@ from pathlib import Path
 from brain.timing import Timing
 from sim.scenario import Scenario
 
-__all__ = ["Job", "run_jobs", "aggregate", "markdown_table", "write_results", "plain_sumo_record"]
+__all__ = ["Job", "run_jobs", "aggregate", "markdown_table", "write_results", "plain_sumo_record", "findings_by_rule",
+           "provenance_lines"]
 
 PLAIN = "plain-sumo"
 """Pseudo-controller: the scenario run by the ``sumo`` binary alone, to check our own fixed-time."""
@@ -39,17 +41,22 @@ class Job:
     end: float | None = None
     options: dict | None = None
     report: str | None = None  # folder: record the run's report data there
+    step_length: float | None = None
 
 
-def plain_sumo_record(scenario: Scenario, seed: int) -> dict:
-    """Run the scenario with the ``sumo`` binary and its own programs; the same metric as ours."""
+def plain_sumo_record(scenario: Scenario, seed: int, end: float | None = None,
+                      step_length: float | None = None) -> dict:
+    """Run the scenario with the ``sumo`` binary and its own programs as written; the same metric
+    as ours (it equals ``fixed`` under the ``resco`` protocol, which runs the programs as written)."""
     from sim.backend import sumo_command
     from sim.measure import read_tripinfo
+    from sim.sumocfg import sumo_env
 
     with tempfile.TemporaryDirectory(prefix="citybrain-plain-") as tmp:
         trip = Path(tmp) / "tripinfo.xml"
         t0 = time.perf_counter()
-        done = subprocess.run(sumo_command(scenario, seed=seed, tripinfo=trip), capture_output=True, text=True)
+        cmd = sumo_command(scenario, Path(tmp), seed=seed, tripinfo=trip, end=end, step_length=step_length)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=sumo_env())
         wall = time.perf_counter() - t0
         stats = read_tripinfo(trip)
     err = None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["sumo failed"])[-1]
@@ -61,25 +68,42 @@ def plain_sumo_record(scenario: Scenario, seed: int) -> dict:
 
 def _work(job: Job, conn) -> None:  # runs in a child process
     import logging
+    import signal
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stopping = {"name": ""}
+
+    def on_signal(signum, _frame) -> None:
+        stopping["name"] = signal.Signals(signum).name
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # a terminal's Ctrl-C reaches every process of the group
     try:
         if job.controller == PLAIN:
-            rec = plain_sumo_record(job.scenario, job.seed)
+            rec = plain_sumo_record(job.scenario, job.seed, job.end, job.step_length)
         else:
             from brain.controllers import make
-            from sim.loop import run_scenario
+            from sim.loop import Stop, run_scenario
 
             ctrl = make(job.controller, job.options)
-            recorder, extra = None, ()
+            recorder, extra_add = None, ()
             if job.report:
                 from sim.record import Recorder
 
-                recorder = Recorder(Path(job.report) / f"{job.scenario.name}_{job.controller}_{job.seed}")
-                extra = recorder.sumo_args(job.scenario)
-            rec = run_scenario(job.scenario, ctrl, seed=job.seed, timing=job.timing, end=job.end, extra=extra,
-                               on_step=recorder).to_dict()
-            if recorder is not None:
+                folder = f"{job.scenario.name.replace('/', '--')}_{job.controller}_{job.seed}"
+                recorder = Recorder(Path(job.report) / folder)
+                extra_add = recorder.additional_files()
+
+            def on_step(b) -> None:
+                if stopping["name"]:
+                    raise Stop(f"stopped by {stopping['name']}")
+                if recorder is not None:
+                    recorder(b)
+
+            rec = run_scenario(job.scenario, ctrl, seed=job.seed, timing=job.timing, end=job.end,
+                               additional=extra_add, on_step=on_step, step_length=job.step_length,
+                               options=job.options).to_dict()
+            if recorder is not None and recorder.ready:
                 recorder.save(record=rec)
     except Exception as e:  # a failed run becomes a record with the reason, never a lost benchmark
         rec = _error_record(job, f"{type(e).__name__}: {e}")
@@ -92,13 +116,27 @@ def _error_record(job: Job, error: str) -> dict:
             "avg_delay_s": None, "safety_violations": 0, "decisions": 0, "complete": False, "error": error}
 
 
-def run_jobs(jobs: Sequence[Job], workers: int, on_done: Callable[[dict, int, int], None]) -> list[dict]:
-    """Run ``jobs`` in up to ``workers`` processes; ``on_done(record, done, total)`` after each."""
+def run_jobs(jobs: Sequence[Job], workers: int, on_done: Callable[[dict, int, int], None],
+             stop: Callable[[], bool] | None = None) -> list[dict]:
+    """Run ``jobs`` in up to ``workers`` processes; ``on_done(record, done, total)`` after each.
+
+    Once ``stop()`` is true no further job starts, and the runs under way are asked (SIGTERM) to
+    end at their next step: their records keep what they measured."""
+    import signal
+
     ctx = mp.get_context("spawn")
     pending = list(jobs)
     running: list[tuple[Job, mp.Process, object]] = []
     records: list[dict] = []
+    told = False
     while pending or running:
+        if stop is not None and stop():
+            pending.clear()
+            if not told:
+                told = True
+                for _, proc, _ in running:
+                    if proc.is_alive() and proc.pid:
+                        os.kill(proc.pid, signal.SIGTERM)
         while pending and len(running) < max(workers, 1):
             job = pending.pop(0)
             recv, send = ctx.Pipe(duplex=False)
@@ -146,12 +184,95 @@ def aggregate(records: Sequence[dict]) -> list[dict]:
         agg["safety_violations"] = sum(r.get("safety_violations") or 0 for r in runs)
         agg["decisions"] = sum(r.get("decisions") or 0 for r in runs)
         agg["errors"] = [f"seed {r['seed']}: {r['error']}" for r in runs if r.get("error")]
+        agg["not_inserted"] = _mean([r.get("not_inserted") for r in ok])
+        warned: dict[str, list[int]] = {}
+        for r in runs:
+            for w in r.get("warnings") or ():
+                warned.setdefault(w, []).append(r["seed"])
+        agg["warnings"] = [f"seed {','.join(map(str, seeds))}: {w}" for w, seeds in warned.items()]
+        agg["program_findings"] = sum(len(r.get("program_findings") or ()) for r in runs[:1])
+        agg["provenance"] = _row_provenance(runs)
         agg["runs"] = runs
         out.append(agg)
     fixed = {a["scenario"]: a["avg_delay_s"] for a in out if a["controller"] == "fixed"}
     for a in out:
         f = fixed.get(a["scenario"])
         a["ratio_to_fixed"] = a["avg_delay_s"] / f if f and a["avg_delay_s"] is not None else None
+    return out
+
+
+def _row_provenance(runs: Sequence[dict]) -> dict:
+    """What the runs of one row share: scenario path, window, step, rules, options, versions."""
+    provs = [r["provenance"] for r in runs if r.get("provenance")]
+    if not provs:
+        return {}
+    keep = ("scenario_path", "begin_s", "end_s", "end_reason", "step_length_s", "timing", "controller_options",
+            "citybrain", "sumo", "python")
+    out = {k: provs[0].get(k) for k in keep}
+    out["end_s"] = max(p.get("end_s") or 0.0 for p in provs)
+    out["dates"] = sorted({p["date"][:10] for p in provs if p.get("date")})
+    return out
+
+
+def provenance_lines(rows: Sequence[dict]) -> list[str]:
+    """How the table was made, one Markdown bullet per fact (the same for every row, or per scenario)."""
+    provs = [r["provenance"] for r in rows if r.get("provenance")]
+    if not provs:
+        return []
+    lines = []
+    scen = {}
+    for r in rows:
+        p = r.get("provenance")
+        if p:
+            scen.setdefault(r["scenario"], p)
+    window = {f"{p['begin_s']:g}-{p['end_s']:g} s ({p['end_reason']}), step {p['step_length_s']:g} s"
+              for p in scen.values()}
+    for name, p in scen.items():
+        lines.append(f"- `{name}`: `{p['scenario_path']}`" + (f", {p['begin_s']:g}-{p['end_s']:g} s, step "
+                                                              f"{p['step_length_s']:g} s" if len(window) > 1 else ""))
+    if len(window) == 1:
+        lines.append(f"- window: {window.pop()}")
+    seeds = sorted({s for r in rows for s in r["seeds"]})
+    lines.append(f"- seeds: {', '.join(map(str, seeds))}")
+    t = provs[0]["timing"]
+    rules = ", ".join(f"{k} {v}" for k, v in t.items() if k != "step")
+    lines.append(f"- rules (every controller): {rules}; decisions every {t['step']:g} s (mpc: its own 2 s)")
+    opts = {r["controller"]: r["provenance"].get("controller_options") for r in rows
+            if r.get("provenance") and r["provenance"].get("controller_options")}
+    if opts:
+        lines.append("- controller options: " + "; ".join(f"{c}: {o}" for c, o in opts.items()))
+    p = provs[0]
+    dates = sorted({d for q in provs for d in q.get("dates", [])})
+    lines.append(f"- citybrain {p['citybrain']}, SUMO {p['sumo']}, Python {p['python']}; run {', '.join(dates)}")
+    return lines
+
+
+def findings_by_rule(records: Sequence[dict]) -> dict[str, list[str]]:
+    """Per scenario, the programs' own findings, one line per rule: as written (judged by the
+    profile) and what SUMO's programs showed in the runs (``fixed``, ``actuated``, undriven signals)."""
+    out: dict[str, list[str]] = {}
+    by_scen: dict[str, list[dict]] = {}
+    for r in records:
+        by_scen.setdefault(r["scenario"], []).append(r)
+    for scen, runs in by_scen.items():
+        written: dict[str, set] = {}
+        shown: dict[tuple[str, str], int] = {}
+        for r in runs:
+            for f in r.get("program_findings") or ():
+                where = f"{f['tls']} {f['phases'][0]}->{f['phases'][1]}" if f.get("phases") else f["tls"]
+                if f.get("source") == "program as written":
+                    written.setdefault(f["rule"], set()).add(where)
+                else:
+                    shown[(f["rule"], r["controller"])] = shown.get((f["rule"], r["controller"]), 0) + f.get("count", 1)
+        lines = []
+        for rule, where in sorted(written.items()):
+            w = sorted(where)
+            lines.append(f"{rule} as written: {len(w)} signal/phase pair(s): {', '.join(w[:6])}"
+                         + (" ..." if len(w) > 6 else ""))
+        for (rule, ctrl), n in sorted(shown.items()):
+            lines.append(f"{rule} shown by the programs under {ctrl}: {n:,} time(s) over its seeds")
+        if lines:
+            out[scen] = lines
     return out
 
 
@@ -173,6 +294,8 @@ def markdown_table(rows: Sequence[dict]) -> str:
         )
         for e in r["errors"]:
             lines.append(f"|  | ↳ error | {e} |" + " |" * 11)
+        for w in r.get("warnings") or ():
+            lines.append(f"|  | ↳ warning | {w} |" + " |" * 11)
         for run in r.get("runs", ()):
             if run.get("gridlocks"):
                 where = "; ".join(f"{g['tls']} from {g['since_s']:,.0f} s" for g in run["gridlocks"])
@@ -193,6 +316,14 @@ def write_results(records: Sequence[dict], order: Sequence[tuple[str, str]], jso
     if md_path is not None:
         md_path.parent.mkdir(parents=True, exist_ok=True)
         text = (f"# {title}\n\n" if title else "") + markdown_table(rows)
+        prov = provenance_lines(rows)
+        if prov:
+            text += "\nHow it was made:\n\n" + "\n".join(prov) + "\n"
+        found = findings_by_rule(records)
+        if found:
+            text += "\nThe scenarios' own programs (not a citybrain controller's doing; `violations` counts those):\n\n"
+            for scen, lines in found.items():
+                text += "".join(f"- `{scen}`: {ln}\n" for ln in lines)
         md_path.write_text(text)
     return rows
 

@@ -49,7 +49,7 @@ def counting_accuracy(weights: str | Path, *, scenario: str = "single", seed: in
     imgsz = imgsz or IMGSZ
     sc = load_scenario(scenario)
     step = 1.0 / fps
-    with SumoBackend(sc, seed=seed, extra=["--step-length", f"{step:g}"]) as b:
+    with SumoBackend(sc, seed=seed, step_length=step) as b:
         ts = b.ts
         net, _ = b.network()
         cams = place_cameras(ts, [x.id for x in net.intersections])

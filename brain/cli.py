@@ -20,6 +20,9 @@ import os
 import sys
 from pathlib import Path
 
+from brain.cli_common import (EXIT_CODES, Signals, load_scenarios, ped_args, scenario_args, timing, timing_args,
+                              writable_dir, writable_file)
+
 __all__ = ["main"]
 
 DEFAULT_SCENARIO = "single"
@@ -36,35 +39,9 @@ def _mpc_args(p: argparse.ArgumentParser) -> None:
                         "sat_flow, rate_halflife, max_wait, wait_gain, learn_sat, vehicle_space, stall_s")
 
 
-def _timing_args(p: argparse.ArgumentParser, step: bool = True) -> None:
-    g = p.add_argument_group("signal timing (enforced by the actuator for every controller)")
-    if step:
-        g.add_argument("--step", type=float, default=10.0, help="seconds between decisions (default 10, as RESCO)")
-    g.add_argument("--yellow", type=float, default=3.0, help="yellow time on every switch (default 3)")
-    g.add_argument("--all-red", type=float, default=None,
-                   help="all-red after yellow (default: the scenario program's own, usually 0)")
-    g.add_argument("--min-green", type=float, default=5.0, help="minimum green (default 5)")
-    g.add_argument("--max-green", type=float, default=120.0, help="maximum green (default 120)")
-    g.add_argument("--clearance", choices=["fixed", "ite"], default="fixed",
-                   help="fixed: --yellow/--all-red everywhere (RESCO's rule); ite: each intersection's own from the "
-                        "ITE formulas (approach speed limit, crossing width)")
-    _ped_args(g)
-
-
-def _ped_args(g) -> None:
-    g.add_argument("--walk", type=float, default=7.0,
-                   help="pedestrian walk at signalised crosswalks, at least (default 7, MUTCD)")
-    g.add_argument("--ped-speed", type=float, default=1.2,
-                   help="walking speed for the pedestrian clearance, m/s (default 1.2): after a walk, no "
-                        "conflicting green before the crossing's length at this speed")
-
-
-def _timing(args: argparse.Namespace):
-    from brain.timing import Timing
-
-    return Timing(step=args.step, yellow=args.yellow, all_red=args.all_red,
-                  min_green=args.min_green, max_green=args.max_green, clearance=getattr(args, "clearance", "fixed"),
-                  walk=args.walk, ped_speed=args.ped_speed)
+_timing_args = timing_args
+_ped_args = ped_args
+_timing = timing
 
 
 def _options(args: argparse.Namespace, controllers: list[str]) -> dict | None:
@@ -86,12 +63,6 @@ def _options(args: argparse.Namespace, controllers: list[str]) -> dict | None:
     return opts
 
 
-def _scenario(spec: str):
-    from sim.scenario import load_scenario
-
-    return load_scenario(spec)
-
-
 def _controller_names() -> list[str]:
     from brain.controllers import names
 
@@ -111,10 +82,18 @@ def _check_controllers(names: list[str]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.loop import run_scenario
+    from sim.loop import check_end, run_scenario
 
     _check_controllers([args.controller])
-    scenario = _scenario(args.scenario)
+    (scenario,) = load_scenarios(args, DEFAULT_SCENARIO)
+    check_end(scenario, args.end)
+    json_path = writable_file(args.json, "--json")
+    writable_dir(args.keep_trips, "--keep-trips")
+    writable_dir(args.report, "--report")
+    rules = _timing(args)
+    if args.sensing:
+        writable_dir(args.out, "--out")
+        return _run_services(args, scenario, rules)
 
     import time as _time
 
@@ -129,70 +108,107 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from brain.controllers import make
 
-    if args.sensing:
-        return _run_services(args, scenario)
-    ctrl = make(args.controller, _options(args, [args.controller]))
-    recorder, extra = None, ()
+    opts = _options(args, [args.controller])
+    ctrl = make(args.controller, opts)
+    recorder, extra_add = None, ()
     if args.report:
         from sim.record import Recorder
 
-        recorder = Recorder(args.report / f"{scenario.name}_{args.controller}_{args.seed}")
-        extra = recorder.sumo_args(scenario)
-    rec = run_scenario(scenario, ctrl, seed=args.seed, timing=_timing(args), gui=args.gui,
-                       out_dir=args.keep_trips, end=args.end, progress=progress, extra=extra, on_step=recorder)
-    if recorder is not None:
-        from benchmarks.report import build_report
+        recorder = Recorder(args.report / _run_folder(scenario.name, args.controller, args.seed))
+        extra_add = recorder.additional_files()
+    with Signals() as stop:
+        def on_step(b) -> None:
+            stop.hook(b)
+            if recorder is not None:
+                recorder(b)
 
-        recorder.save(record=rec.to_dict())
-        print(f"report: {build_report(args.report)}", file=sys.stderr)
+        rec = run_scenario(scenario, ctrl, seed=args.seed, timing=rules, gui=args.gui, out_dir=args.keep_trips,
+                           end=args.end, progress=progress, additional=extra_add, on_step=on_step,
+                           step_length=args.step_length, options=opts)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     d = rec.to_dict()
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(d, indent=1) + "\n")
+    if json_path:
+        json_path.write_text(json.dumps(d, indent=1, allow_nan=False) + "\n")
+    if recorder is not None and recorder.ready:
+        from benchmarks.report import build_report
+
+        recorder.save(record=d)
+        print(f"report: {build_report(args.report)}", file=sys.stderr)
     width = max(len(k) for k in d)
     for k, v in d.items():
+        if k in ("provenance", "insertion", "program_findings"):
+            continue
         print(f"{k:<{width}}  {v:.2f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    _print_findings([d])
+    for w in rec.warnings:
+        print(f"citybrain: warning: {w}", file=sys.stderr)
+    if stop.exit_code is not None:
+        print(f"citybrain: {rec.error}; the record keeps what was measured until then", file=sys.stderr)
+        return stop.exit_code
     if rec.error:
         print(f"citybrain: run incomplete: {rec.error}", file=sys.stderr)
         return 1
     return 0 if rec.safety_violations == 0 else 3
 
 
-def _run_services(args: argparse.Namespace, scenario) -> int:
+def _run_folder(scenario: str, controller: str, seed: int) -> str:
+    return f"{scenario.replace('/', '--')}_{controller}_{seed}"
+
+
+def _print_findings(records: list[dict]) -> None:
+    """The scenario programs' own findings, by rule, one line each (stderr)."""
+    from benchmarks.quality import findings_by_rule
+
+    for scen, lines in findings_by_rule(records).items():
+        for line in lines:
+            print(f"citybrain: {scen}: its own programs: {line}", file=sys.stderr)
+
+
+def _run_services(args: argparse.Namespace, scenario, rules) -> int:
     """``run --sensing``: the same run as separate processes talking ZeroMQ on loopback."""
     from brain.cli_service import run_services
 
     opts = _options(args, [args.controller]) or {}
-    rec = run_services(str(scenario.config), args.controller, args.sensing, seed=args.seed, end=args.end,
+    rec = run_services(scenario, args.controller, args.sensing, seed=args.seed, end=args.end,
                        workers=args.workers, out_dir=args.out, mpc=opts, fps=args.fps, verbose=args.verbose,
-                       weights=args.weights, timing=_timing(args))
+                       weights=args.weights, timing=rules, step_length=args.step_length)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rec, indent=1, default=str) + "\n")
     for k in ("scenario", "controller", "brain_controller", "sensing", "avg_delay_s", "avg_trip_time_s", "throughput",
               "safety_violations", "decisions", "service", "count_to_decision_ms_p50", "exit_codes", "error", "logs"):
         if k in rec:
             v = rec[k]
             print(f"{k:<26}  {v:.2f}" if isinstance(v, float) else f"{k:<26}  {v}")
+    step = (rec.get("provenance") or {}).get("step_length_s")
+    if step is not None:
+        print(f"{'step_length_s':<26}  {step:g}")
+    for w in rec.get("warnings") or ():
+        print(f"citybrain: warning: {w}", file=sys.stderr)
     if rec.get("error"):
         print(f"citybrain: run incomplete: {rec['error']}", file=sys.stderr)
         return 1
     return 0 if rec.get("safety_violations", 1) == 0 else 3
 
 
-def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args: argparse.Namespace,
-           json_path: Path | None, md_path: Path | None, title: str) -> list[dict]:
+def _bench(args: argparse.Namespace, controllers: list[str], seeds: list[int], json_path: Path | None,
+           md_path: Path | None, title: str, scenarios: list | None = None) -> tuple[list[dict], Signals]:
     from benchmarks.quality import PLAIN, Job, progress_bar, run_jobs, write_results
+    from sim.loop import check_end
 
     _check_controllers([c for c in controllers if c != PLAIN])
-    scens = [_scenario(s) for s in scenarios]  # every scenario checked before anything runs
-    timing = _timing(args)
-    opts = _options(args, controllers)
+    scens = scenarios if scenarios is not None else load_scenarios(args)  # every scenario checked first
+    end = getattr(args, "end", None)
+    for s in scens:
+        check_end(s, end)
+    writable_file(json_path, "--json")
+    writable_file(md_path, "--markdown")
     report = getattr(args, "report", None)
-    jobs = [Job(s, c, seed, timing, args.end, opts if c.split("+")[0] == "mpc" else None,
-                str(report) if report and c != PLAIN else None)
+    writable_dir(report, "--report")
+    rules = _timing(args)
+    opts = _options(args, controllers)
+    jobs = [Job(s, c, seed, rules, end, opts if c.split("+")[0] == "mpc" else None,
+                str(report) if report and c != PLAIN else None, getattr(args, "step_length", None))
             for s in scens for c in controllers for seed in seeds]
     order = [(s.name, c) for s in scens for c in controllers]
     records: list[dict] = []
@@ -206,13 +222,14 @@ def _bench(scenarios: list[str], controllers: list[str], seeds: list[int], args:
         progress_bar(n, total, label)
 
     workers = args.jobs or min(os.cpu_count() or 1, len(jobs))
-    run_jobs(jobs, workers, done)
+    with Signals() as stop:
+        run_jobs(jobs, workers, done, stop=lambda: bool(stop.name))
     rows = write_results(records, order, json_path, md_path, title)
-    if report:
+    if report and records:
         from benchmarks.report import build_report
 
         print(f"report: {build_report(Path(report), title)}", file=sys.stderr)
-    return rows
+    return rows, stop
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -222,20 +239,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     controllers = args.controller or list(ALL)
     if args.plain_sumo and PLAIN not in controllers:
         controllers.append(PLAIN)
-    rows = _bench(args.scenario or [DEFAULT_SCENARIO], controllers, args.seed or [1], args,
-                  Path(args.json) if args.json else None, Path(args.markdown) if args.markdown else None,
-                  args.title)
+    seeds = args.seed or [1]
+    rows, stop = _bench(args, controllers, seeds, Path(args.json) if args.json else None,
+                        Path(args.markdown) if args.markdown else None, args.title)
     print(markdown_table(rows), end="")
+    _print_findings([run for r in rows for run in r["runs"]])
     bad = sum(r["safety_violations"] for r in rows)
     failed = sum(len(r["errors"]) for r in rows)
+    for r in rows:
+        for w in r.get("warnings") or ():
+            print(f"citybrain: warning: {r['scenario']} x {r['controller']}: {w}", file=sys.stderr)
     if bad:
-        print(f"citybrain: {bad} safety violation(s)", file=sys.stderr)
+        print(f"citybrain: {bad} safety violation(s) by citybrain controllers", file=sys.stderr)
     if failed:
         print(f"citybrain: {failed} run(s) failed; see the errors in the table", file=sys.stderr)
     jammed = sum(1 for r in rows for run in r["runs"] if run.get("gridlocks"))
     if jammed:
         print(f"citybrain: {jammed} run(s) gridlocked (a signal let nobody across for "
               f"{GRIDLOCK_AFTER_S:g} s); see the table", file=sys.stderr)
+    if stop.exit_code is not None:
+        print(f"citybrain: stopped by {stop.name}; {len([x for r in rows for x in r['runs']])} run(s) written "
+              "(runs under way kept what they measured)", file=sys.stderr)
+        return stop.exit_code
     return 3 if bad else (1 if failed else 0)
 
 
@@ -245,10 +270,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     print(f"citybrain demo: the optimiser (mpc) and every classic controller on the '{DEFAULT_SCENARIO}' "
           f"scenario (one simulated hour each, seed 1)", file=sys.stderr)
-    rows = _bench([DEFAULT_SCENARIO], list(ALL), [1], args, out / "demo.json", out / "demo.md",
-                  f"citybrain demo: {DEFAULT_SCENARIO}")
+    args.scenario, args.net, args.routes, args.additional = [DEFAULT_SCENARIO], None, [], []
+    rows, stop = _bench(args, list(ALL), [1], out / "demo.json", out / "demo.md",
+                        f"citybrain demo: {DEFAULT_SCENARIO}")
     print()
     print(markdown_table(rows), end="")
+    if stop.exit_code is not None:
+        return stop.exit_code
     best = min((r for r in rows if r["avg_delay_s"] is not None), key=lambda r: r["avg_delay_s"])
     print(f"\nlowest average delay: {best['controller']} ({best['avg_delay_s']:.1f} s/vehicle); "
           f"safety violations in all runs: {sum(r['safety_violations'] for r in rows)}")
@@ -332,16 +360,25 @@ def cmd_emergency_scenario(args: argparse.Namespace) -> int:
 def cmd_check_timing(args: argparse.Namespace) -> int:
     from sim.backend import SumoBackend
     from sim.clearance import check_timing
+    from sim.safety import read_conflicts
 
-    scenario = _scenario(args.scenario)
+    (scenario,) = load_scenarios(args, DEFAULT_SCENARIO)
+    json_path = writable_file(args.json, "--json")
+    if args.ped_speed <= 0 or args.walk < 0:
+        raise ValueError(f"--walk must be >= 0 and --ped-speed > 0, got {args.walk:g} and {args.ped_speed:g}")
+    from brain.timing import Timing
+
+    rules = Timing(min_green=args.min_green, walk=args.walk, ped_speed=args.ped_speed, profile=args.profile)
     with SumoBackend(scenario) as b:
-        found = check_timing(b.ts, args.min_green, args.walk, args.ped_speed)
-        n_tls = len(b.ts.trafficlight.getIDList())
-    if args.json:
-        Path(args.json).write_text(json.dumps(found, indent=1) + "\n")
+        ids = b.ts.trafficlight.getIDList()
+        found = check_timing(b.ts, rules, read_conflicts(scenario.net, ids))
+        n_tls = len(ids)
+    if json_path:
+        json_path.write_text(json.dumps(found, indent=1) + "\n")
     for f in found:
-        print(f"{f['tls']:<12} phase {f['phase']:<3} {f['rule']:<32} has {f['have']:g} s, needs {f['need']}")
-    print(f"{scenario.name}: {len(found)} finding(s) in {n_tls} signal program(s)")
+        have = "" if f["have"] is None else f" has {f['have']:g} s, needs {f['need']}"
+        print(f"{f['tls']:<12} phase {f['phase']!s:<3} {f['rule']:<32}{have}  {f['detail']}")
+    print(f"{scenario.name}: {len(found)} finding(s) in {n_tls} signal program(s) (profile {args.profile})")
     return 0 if not found else 4
 
 
@@ -356,21 +393,25 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="citybrain",
         description="Traffic-signal control for SUMO scenarios: run a controller, or benchmark several.",
-        epilog="Scenarios: a .sumocfg file, a folder holding one, or an own scenario's name "
-               "(single, arterial, grid4x4, grid10x10). Controllers: mpc (the optimiser), fixed, webster, actuated, "
-               "max-pressure, greedy.",
+        epilog="Scenarios: a SUMO configuration (any file name), a folder holding one (or a network and route "
+               "files), or an own scenario's name (single, arterial, grid4x4, grid10x10, crosswalk). Controllers: "
+               "mpc (the optimiser), fixed, webster, actuated, max-pressure, greedy, plan.\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="run one scenario under one controller and print its record")
-    p.add_argument("--scenario", default=DEFAULT_SCENARIO, help=f"scenario (default {DEFAULT_SCENARIO})")
+    p = sub.add_parser("run", help="run one scenario under one controller and print its record", epilog=EXIT_CODES)
+    scenario_args(p, default=DEFAULT_SCENARIO)
     p.add_argument("--controller", default="max-pressure", help="controller name (default max-pressure)")
     p.add_argument("--seed", type=int, default=1, help="SUMO seed (default 1)")
     p.add_argument("--json", help="also write the record to this JSON file")
-    p.add_argument("--gui", action="store_true", help="watch in sumo-gui (through TraCI)")
-    p.add_argument("--end", type=float, help="stop at this simulation time instead of the scenario's end")
-    p.add_argument("--keep-trips", type=Path, help="keep SUMO's tripinfo.xml in this folder")
+    p.add_argument("--gui", action="store_true", help="watch in sumo-gui (through TraCI; needs a display)")
+    p.add_argument("--end", type=float, help="end at this simulation time instead of the scenario's end (later "
+                                             "than it too); a scenario without an end runs until every vehicle "
+                                             "due has arrived")
+    p.add_argument("--keep-trips", type=Path, help="the run's folder: SUMO's tripinfo.xml, the configuration it ran "
+                                                   "and the scenario's own outputs are kept there")
     p.add_argument("--report", type=Path, help="record the run and write an HTML report into this folder")
     p.add_argument("--sensing", choices=["truth", "vision"],
                    help="run as separate processes over ZeroMQ (sim, brain and, for vision, camera workers) "
@@ -383,8 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     _timing_args(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("bench", help="benchmark controllers x scenarios x seeds into one table")
-    p.add_argument("--scenario", action="append", help="scenario (repeatable; default single)")
+    p = sub.add_parser("bench", help="benchmark controllers x scenarios x seeds into one table", epilog=EXIT_CODES)
+    scenario_args(p, repeat=True)
     p.add_argument("--controller", action="append", help="controller (repeatable; default all)")
     p.add_argument("--seed", type=int, action="append", help="SUMO seed (repeatable: mean and spread; default 1)")
     p.add_argument("--json", help="write one record per (scenario, controller) to this JSON file")
@@ -403,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the optimiser and all classic controllers on the default scenario")
     p.add_argument("--out", default="runs/demo", help="folder for the demo's table and JSON (default runs/demo)")
     p.add_argument("--jobs", type=int, default=0, help="runs in parallel (default: one per core)")
-    p.set_defaults(func=cmd_demo, end=None)
+    p.set_defaults(func=cmd_demo, end=None, report=None, mpc=None)
     _timing_args(p)
 
     p = sub.add_parser("bench-kernel", help="decision time of the optimiser for synthetic city grids",
@@ -427,8 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-timing", help="report the scenario's own signal plans that break the timing rules "
                                              "(ITE yellow and all-red, 3-6 s yellow, minimum green, pedestrians)")
-    p.add_argument("--scenario", default=DEFAULT_SCENARIO)
+    scenario_args(p, default=DEFAULT_SCENARIO)
     p.add_argument("--min-green", type=float, default=5.0)
+    p.add_argument("--profile", choices=["mutcd", "eu"], default="mutcd",
+                   help="mutcd (default) or eu: whether a protected turn may turn permissive without yellow")
     _ped_args(p)
     p.add_argument("--json", help="also write the findings to this JSON file")
     p.set_defaults(func=cmd_check_timing)
@@ -476,14 +519,31 @@ def main(argv: list[str] | None = None) -> int:
     from sim.scenario import ScenarioError
     from sim.backend import SumoError
 
+    import signal
+
+    def terminated(signum, _frame):
+        raise _Terminated
+
+    if args.command not in ("serve", "sim", "worker"):  # those stop cleanly on SIGTERM themselves
+        signal.signal(signal.SIGTERM, terminated)
     try:
         return args.func(args)
     except (ScenarioError, SumoError, ValueError, FileNotFoundError, ZMQError) as e:  # ZMQError: a port in use
         print(f"citybrain: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("citybrain: interrupted; results written so far are kept", file=sys.stderr)
+        print("citybrain: interrupted by SIGINT; files already written are complete, nothing more is written",
+              file=sys.stderr)
         return 130
+    except _Terminated:
+        print("citybrain: stopped by SIGTERM; files already written are complete, nothing more is written",
+              file=sys.stderr)
+        return 143
+
+
+class _Terminated(Exception):
+    """SIGTERM in a command that has no run to end at the next step."""
+
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -56,7 +57,9 @@ def serve_config(args: argparse.Namespace):
     return ServeConfig.load(args.config, scenario=args.scenario, controller=args.controller, cameras=args.cameras,
                             intake=args.intake, decisions=args.decisions, metrics_port=args.metrics_port,
                             keys=args.keys, lockstep=False if args.free_running else None, wait_s=args.wait,
-                            mpc=_mpc_dict(args.mpc) or None, **{k: getattr(args, k) for k in RULES})
+                            mpc=_mpc_dict(args.mpc) or None, step=args.step, net=args.net,
+                            routes=tuple(args.routes) or None, additional=tuple(args.additional) or None,
+                            **{k: getattr(args, k) for k in RULES})
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -75,10 +78,17 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from sim.service import SimConfig, run_sim
 
     setup_logging(args.log_json, args.verbose, "sim")
-    cfg = SimConfig(scenario=args.scenario, seed=args.seed, sensing=args.sensing, cameras=args.cameras or "",
-                    fps=args.fps, interval=args.interval, lockstep=not args.free_running, timeout_s=args.timeout,
-                    frames=args.frames, brain=args.brain, decisions=args.decisions, end=args.end, json=args.json or "",
-                    trace=args.trace or "", realtime=args.realtime, **{k: getattr(args, k) for k in RULES})
+    from brain.cli_common import writable_file
+
+    writable_file(args.json, "--json")
+    writable_file(args.trace, "--trace")
+    cfg = SimConfig(scenario=args.scenario or "single", seed=args.seed, sensing=args.sensing,
+                    cameras=args.cameras or "", fps=args.fps, interval=args.interval, lockstep=not args.free_running,
+                    timeout_s=args.timeout, frames=args.frames, brain=args.brain, decisions=args.decisions,
+                    end=args.end, json=args.json or "", trace=args.trace or "", realtime=args.realtime,
+                    step_length=args.step_length, net=args.net or "", routes=tuple(args.routes),
+                    additional=tuple(args.additional), progress=args.progress,
+                    **{k: getattr(args, k) for k in RULES})
     rec = run_sim(cfg)
     print(json.dumps(rec, default=str))
     return 0 if rec.get("error") is None else 1
@@ -105,28 +115,37 @@ def _split_cameras(cfg: dict, n: int, out: Path) -> list[Path]:
     return paths
 
 
-def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1, end: float | None = None,
+def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end: float | None = None,
                  workers: int = 1, out_dir: Path | None = None, mpc: dict | None = None, fps: float = 4.0,
                  weights: str | None = None, verbose: bool = False, timeout_s: float = 10.0,
-                 wait_s: float = 5.0, keep: bool = False, timing: Timing | None = None) -> dict:
+                 wait_s: float = 5.0, keep: bool = False, timing: Timing | None = None,
+                 step_length: float | None = None) -> dict:
     """Start brain, workers and sim as subprocesses on loopback, run to the end, stop them.
 
-    ``timing``'s rules (not its decision interval: the sim decides every 2 s) go to the brain and
-    the sim alike. Returns the sim's record (with the brain's and workers' exit codes)."""
+    ``scenario``: a :class:`sim.scenario.Scenario` (or what names one). The run means what the
+    same in-process run means: ``timing``'s rules go to the brain and the sim alike, decisions
+    come at the controller's own cadence (``mpc`` every 2 s) or every ``timing.step`` seconds, and
+    SUMO steps at the scenario's own step length (vision sensing: one step per camera frame,
+    ``1 / fps``) unless ``step_length`` says otherwise; the record says which. The sim's progress
+    lines are passed on to stderr. Returns the sim's record (with the brain's and workers' exit
+    codes)."""
     from brain.service import remote_controller
     from sim.backend import SumoBackend
     from sim.camera import place_cameras
-    from sim.scenario import load_scenario
+    from sim.scenario import Scenario, load_scenario
 
-    remote_controller(controller, mpc)  # refused before any process starts
+    ctrl = remote_controller(controller, mpc)  # refused before any process starts
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    timing = timing or Timing()
+    interval = ctrl.interval or timing.step
     out = Path(out_dir or tempfile.mkdtemp(prefix="citybrain-services-"))
     out.mkdir(parents=True, exist_ok=True)
     p_frames, p_intake, p_dec = _free_ports(3)
     exe = [sys.executable, "-m", "brain.cli"] + (["-v"] if verbose else [])
     cam_file = None
     if sensing == "vision":
-        with SumoBackend(load_scenario(scenario)) as b:
-            net, _ = b.network()
+        with SumoBackend(sc) as b:
+            net, _ = b.network(timing)
             cams = place_cameras(b.ts, [x.id for x in net.intersections])
         cfg = {"interval": 2.0, "fps": fps, "class_map": "own", "cameras": [c.to_dict() for c in cams]}
         if weights:
@@ -134,21 +153,38 @@ def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1,
         cam_file = out / "cameras.json"
         cam_file.write_text(json.dumps(cfg))
     rules = []
-    for k in RULES if timing is not None else ():
+    for k in RULES:
         if getattr(timing, k) is not None:
             rules += [f"--{k.replace('_', '-')}", str(getattr(timing, k))]
     procs: dict[str, subprocess.Popen] = {}
     logs = []
+    relays: list[threading.Thread] = []
 
-    def start(name: str, cmd: list[str]) -> None:
+    def start(name: str, cmd: list[str], relay: bool = False) -> None:
         f = open(out / f"{name}.log", "w")
         logs.append(f)
-        procs[name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ))
+        if not relay:
+            procs[name] = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ))
+            return
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        procs[name] = p
+
+        def copy() -> None:  # the log keeps everything; progress lines also go to our stderr
+            for line in p.stderr:
+                f.write(line)
+                f.flush()
+                if " s simulated (" in line:
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+
+        t = threading.Thread(target=copy, daemon=True)
+        t.start()
+        relays.append(t)
 
     try:
-        brain_cmd = exe + ["serve", "--scenario", scenario, "--controller", controller, "--intake",
+        brain_cmd = exe + ["serve", *sc.spec(), "--controller", controller, "--intake",
                            f"tcp://127.0.0.1:{p_intake}", "--decisions", f"tcp://127.0.0.1:{p_dec}",
-                           "--wait", str(wait_s)] + rules
+                           "--wait", str(wait_s), "--step", str(timing.step)] + rules
         for k, v in (mpc or {}).items():
             brain_cmd += ["--mpc", f"{k}={v}"]
         if cam_file:
@@ -158,17 +194,21 @@ def run_services(scenario: str, controller: str, sensing: str, *, seed: int = 1,
             for k, part in enumerate(_split_cameras(json.loads(cam_file.read_text()), workers, out)):
                 start(f"worker-{k}", exe + ["worker", "--config", str(part), "--frames", f"tcp://127.0.0.1:{p_frames}",
                                             "--connect", f"tcp://127.0.0.1:{p_intake}"])
-        sim_cmd = exe + ["sim", "--scenario", scenario, "--seed", str(seed), "--sensing", sensing, "--fps", str(fps),
+        sim_cmd = exe + ["sim", *sc.spec(), "--seed", str(seed), "--sensing", sensing, "--fps", str(fps),
                          "--frames", f"tcp://127.0.0.1:{p_frames}", "--brain", f"tcp://127.0.0.1:{p_intake}",
                          "--decisions", f"tcp://127.0.0.1:{p_dec}", "--json", str(out / "record.json"),
-                         "--timeout", str(timeout_s)] + rules
+                         "--timeout", str(timeout_s), "--interval", f"{interval:g}", "--progress"] + rules
+        if step_length is not None:
+            sim_cmd += ["--step-length", f"{step_length:g}"]
         if cam_file:
             sim_cmd += ["--cameras", str(cam_file)]
         if end is not None:
             sim_cmd += ["--end", str(end)]
         time.sleep(3.0 if cam_file else 1.0)  # the brain reads the network, workers load the detector
-        start("sim", sim_cmd)
+        start("sim", sim_cmd, relay=True)
         procs["sim"].wait()
+        for t in relays:
+            t.join(5.0)
     finally:
         codes = {}
         for name, p in procs.items():
@@ -196,9 +236,11 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     def common(p):
         p.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
 
+    from brain.cli_common import scenario_args
+
     p = sub.add_parser("serve", help="the brain: counts and status in over ZeroMQ, decisions out")
     p.add_argument("--config", help="TOML service config (keys as ServeConfig; command-line options win)")
-    p.add_argument("--scenario")
+    scenario_args(p)
     p.add_argument("--controller")
     p.add_argument("--cameras", help="camera config JSON (vision sensing); none: the sim's detector readings")
     p.add_argument("--intake", help=f"endpoint to bind for counts and status (default tcp://*:{PORTS['intake']})")
@@ -207,19 +249,22 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--keys", help="CURVE keys folder: only enrolled workers may send (see `citybrain keys`)")
     p.add_argument("--free-running", action="store_true", help="decide at once, do not wait for cameras")
     p.add_argument("--wait", type=float, help="lockstep: longest wait for a step's counts, wall seconds (default 2)")
-    timing_args(p, step=False)
-    p.set_defaults(**{k: None for k in RULES})  # not given: the config file's, else ServeConfig's defaults
+    timing_args(p, step_length=False)
+    p.set_defaults(**{k: None for k in RULES}, step=None)  # not given: the config file's, else ServeConfig's
     mpc_args(p)
     common(p)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("sim", help="SUMO with the actuator, safety monitor and cameras, driven by a brain over ZeroMQ")
-    p.add_argument("--scenario", default="single")
+    scenario_args(p, default="single")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sensing", choices=["truth", "vision"], default="truth")
     p.add_argument("--cameras", help="camera config JSON (vision sensing)")
     p.add_argument("--fps", type=float, default=4.0, help="camera frames (and simulation steps) per second")
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between decisions (default 2)")
+    p.add_argument("--interval", type=float, default=2.0,
+                   help="seconds between decisions (default 2, mpc's cadence; give the brain controller's: "
+                        "`run --sensing` passes it)")
+    p.add_argument("--progress", action="store_true", help="print the simulated time every simulated minute")
     p.add_argument("--free-running", action="store_true", help="do not wait for each step's decision")
     p.add_argument("--realtime", type=float, default=0.0,
                    help="pace the simulation: simulated seconds per wall second (1: live; default 0: flat out)")

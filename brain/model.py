@@ -18,6 +18,9 @@ import numpy as np
 
 __all__ = [
     "GREEN_CHARS",
+    "PRIORITY_CHARS",
+    "YELLOW_CHARS",
+    "is_yellow",
     "GreenPhase",
     "Intersection",
     "Network",
@@ -27,20 +30,37 @@ __all__ = [
     "keeps_green",
 ]
 
-GREEN_CHARS = frozenset("Gg")
-"""SUMO signal characters that let vehicles enter the junction (priority and permissive green)."""
+GREEN_CHARS = frozenset("GgOo")
+"""SUMO signal characters that let vehicles enter the junction without stopping: green with
+priority (``G``), green that yields (``g``), and a signal switched off (``O``: no signal, the link
+has the right of way; ``o``: blinking, it yields). ``s`` (stop, then go: a green right-turn arrow)
+is not among them: vehicles stop first. ``r`` and ``u`` (red-yellow, before green) are red; ``y``
+and ``Y`` (SUMO's major-road yellow) are yellow."""
+
+PRIORITY_CHARS = frozenset("GO")
+"""Green characters whose link does not yield to conflicting streams."""
+
+YELLOW_CHARS = frozenset("yY")
+"""SUMO's yellow characters (``y``; ``Y``, the same light on a link with the right of way)."""
 
 
 def is_green(char: str) -> bool:
-    """True for a SUMO state character that shows green (``G`` or ``g``)."""
+    """True for a SUMO state character that lets vehicles go (``G g O o``)."""
     return char in GREEN_CHARS
 
 
-def keeps_green(old: str, new: str) -> bool:
+def is_yellow(char: str) -> bool:
+    """True for a SUMO yellow (``y`` or ``Y``)."""
+    return char in YELLOW_CHARS
+
+
+def keeps_green(old: str, new: str, permissive_needs_yellow: bool = True) -> bool:
     """True when a link shown ``old`` may go on flowing into ``new`` with no yellow between: green
-    in both, and not losing its priority (``G`` to ``g``, a protected turn turned permissive,
-    needs the yellow arrow)."""
-    return is_green(old) and is_green(new) and not (old == "G" and new == "g")
+    in both and, where ``permissive_needs_yellow`` (MUTCD practice), not losing its priority (``G``
+    to ``g``, a protected turn turned permissive, needs the yellow arrow)."""
+    if not (is_green(old) and is_green(new)):
+        return False
+    return not (permissive_needs_yellow and old in PRIORITY_CHARS and new not in PRIORITY_CHARS)
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,9 @@ class Intersection:
         crossings: pedestrian crossings the signal controls, each ``(link index, length m)``;
             their links carry ``(-1, -1)`` in ``links`` (no vehicle lanes). A crossing shown
             green in a phase is that phase's walk; the actuator times walk and clearance.
+        change_s: per pair of phases ``(i, j)``, the seconds from the end of green ``i`` to the
+            start of green ``j`` (the transition's yellow, all-red and any intermediate green the
+            program shows between them); empty: ``yellow_s + all_red_s`` for every switch.
     """
 
     id: str
@@ -89,8 +112,12 @@ class Intersection:
     yellow_s: float
     all_red_s: float
     crossings: tuple[tuple[int, float], ...] = ()
+    change_s: tuple[tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.change_s and (len(self.change_s) != len(self.phases)
+                              or any(len(row) != len(self.phases) for row in self.change_s)):
+            raise ValueError(f"intersection {self.id!r}: change_s is not {len(self.phases)} x {len(self.phases)}")
         if not self.phases:
             raise ValueError(f"intersection {self.id!r} has no green phase")
         n = len(self.links)
@@ -107,6 +134,12 @@ class Intersection:
     @property
     def n_phases(self) -> int:
         return len(self.phases)
+
+    def change(self, i: int, j: int) -> float:
+        """Seconds from the end of green ``i`` to the start of green ``j``."""
+        if i == j:
+            return 0.0
+        return self.change_s[i][j] if self.change_s else self.yellow_s + self.all_red_s
 
     def phase_in_lanes(self, k: int) -> tuple[int, ...]:
         """Distinct incoming lanes with at least one green link in phase ``k``."""

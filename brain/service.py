@@ -50,8 +50,11 @@ class ServeConfig:
         dead_after_s: a worker not heard from (counts or heartbeat) for this long (wall) is not waited for.
         metrics_port: Prometheus endpoint (0: none). keys: CURVE keys folder (empty: off).
         sender: this brain's name in message headers.
-        yellow, all_red, min_green, max_green, clearance, walk, ped_speed: the timing rules
-            (:class:`brain.timing.Timing`), which must be the sim's: the controllers plan with them.
+        yellow, all_red, min_green, max_green, clearance, walk, ped_speed, profile, protocol: the
+            timing rules (:class:`brain.timing.Timing`), which must be the sim's: the controllers
+            plan with them.
+        step: decision interval (s) of controllers without a cadence of their own.
+        net, routes, additional: a scenario given as files (instead of ``scenario``).
     """
 
     scenario: str = "single"
@@ -67,13 +70,20 @@ class ServeConfig:
     metrics_port: int = 0
     keys: str = ""
     sender: str = "brain"
-    yellow: float = 3.0
+    yellow: float | None = None
     all_red: float | None = None
     min_green: float = 5.0
     max_green: float = 120.0
     clearance: str = "fixed"
     walk: float = 7.0
     ped_speed: float = 1.2
+    profile: str = "mutcd"
+    protocol: str = "citybrain"
+    step: float = 10.0
+    """Decision interval of controllers without a cadence of their own (mpc decides every 2 s)."""
+    net: str = ""
+    routes: tuple[str, ...] = ()
+    additional: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | Path | None, **overrides) -> ServeConfig:
@@ -86,6 +96,9 @@ class ServeConfig:
             except tomllib.TOMLDecodeError as e:
                 raise ValueError(f"{path}: not valid TOML ({e})") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
+        for k in ("routes", "additional"):
+            if k in values:
+                values[k] = tuple(values[k])
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -128,16 +141,15 @@ def remote_controller(name: str, options: dict | None = None):
     return ctrl
 
 
-def _network(scenario: str, clearance: str = "fixed"):
+def _network(cfg: ServeConfig, timing):
+    """The network the sim's actuator runs, under the same rules (its clearances and transitions)."""
     from sim.backend import SumoBackend
     from sim.scenario import load_scenario
 
-    with SumoBackend(load_scenario(scenario)) as b:
-        net, _ = b.network()
-        if clearance == "ite":  # the per-intersection clearances the sim's actuator shows
-            from sim.clearance import with_ite_clearances
-
-            net = with_ite_clearances(b.ts, net)
+    sc = (load_scenario(net=cfg.net, routes=cfg.routes, additional=cfg.additional) if cfg.net
+          else load_scenario(cfg.scenario))
+    with SumoBackend(sc) as b:
+        net, _ = b.network(timing)
     return net
 
 
@@ -148,8 +160,8 @@ class Brain:
         from brain.timing import timing_of
 
         self.cfg = cfg
-        self.timing = timing_of(cfg, 2.0)
-        self.net = network if network is not None else _network(cfg.scenario, cfg.clearance)
+        self.timing = timing_of(cfg, cfg.step)
+        self.net = network if network is not None else _network(cfg, self.timing)
         self.n = len(self.net.intersections)
         self._n_phases = [len(x.phases) for x in self.net.intersections]
         self.sensing: CameraSensing | None = None

@@ -5,9 +5,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from brain.model import keeps_green
+from brain.model import GREEN_CHARS, PRIORITY_CHARS, keeps_green
 
-__all__ = ["Timing", "Crosswalks", "crosswalk_conflicts", "priority_sets", "RULES", "timing_of"]
+__all__ = ["Timing", "Profile", "PROFILES", "PROTOCOLS", "Crosswalks", "crosswalk_conflicts", "priority_sets",
+           "RULES", "timing_of"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A jurisdiction's rules for signal changes.
+
+    Attributes:
+        name: ``mutcd`` (US practice, the default) or ``eu``.
+        min_yellow: the shortest yellow allowed (s); a program's shorter yellows are raised to it.
+        min_all_red: the shortest all-red after a yellow (s; 0: the program decides).
+        permissive_needs_yellow: a protected turn (``G``) that becomes permissive (``g``) shows
+            yellow first (the MUTCD's yellow arrow); under ``eu`` it may change directly.
+    """
+
+    name: str
+    min_yellow: float
+    min_all_red: float
+    permissive_needs_yellow: bool
+
+
+PROFILES = {
+    "mutcd": Profile("mutcd", 3.0, 0.0, True),
+    "eu": Profile("eu", 3.0, 0.0, False),
+}
+"""The named timing profiles."""
+
+PROTOCOLS = ("citybrain", "resco")
+"""``citybrain``: one set of rules for every controller, SUMO's own programs included (each
+transition's yellow and all-red the program's own, raised to the profile's minimum). ``resco``:
+the RESCO benchmark's protocol: 3 s yellow for the adaptive controllers, the programs run as
+written for fixed time and actuated."""
 
 
 @dataclass(frozen=True)
@@ -16,8 +48,10 @@ class Timing:
 
     Attributes:
         step: how often controllers are asked for a decision.
-        yellow: yellow time inserted on every switch.
-        all_red: all-red time after yellow; ``None`` takes the scenario program's own.
+        yellow: yellow time of every switch; ``None`` (the default): each transition's yellow is
+            the program's own for it, raised to the profile's minimum (for a switch the program
+            never makes, the longest yellow the program shows at that signal).
+        all_red: all-red time after yellow; ``None`` takes the program's own, in the same way.
         min_green: shortest green the actuator lets a controller end.
         max_green: longest green; the actuator ends it at this age whatever the controller asks.
         clearance: ``fixed`` (``yellow`` and ``all_red`` everywhere) or ``ite`` (each
@@ -29,20 +63,31 @@ class Timing:
         ped_speed: walking speed for the pedestrian clearance (m/s): after a walk ends, no
             vehicle movement crossing that crosswalk turns green before the crossing's length
             at this speed has passed (the clearance may overlap yellow and all-red).
+        profile: the jurisdiction's rules (:data:`PROFILES`).
+        protocol: :data:`PROTOCOLS`; under ``resco`` an unset ``yellow`` is 3 s and SUMO's own
+            programs run as written.
     """
 
     step: float = 10.0
-    yellow: float = 3.0
+    yellow: float | None = None
     all_red: float | None = None
     min_green: float = 5.0
     max_green: float = 120.0
     clearance: str = "fixed"
     walk: float = 7.0
     ped_speed: float = 1.2
+    profile: str = "mutcd"
+    protocol: str = "citybrain"
 
     def __post_init__(self) -> None:
         if self.clearance not in ("fixed", "ite"):
             raise ValueError(f"Timing.clearance must be 'fixed' or 'ite', got {self.clearance!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"Timing.profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"Timing.protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if self.protocol == "resco" and self.yellow is None:
+            object.__setattr__(self, "yellow", 3.0)
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, str):
@@ -51,22 +96,43 @@ class Timing:
                 raise ValueError(f"Timing.{f.name} must be >= 0, got {v}")
         if self.step <= 0:
             raise ValueError(f"Timing.step must be > 0, got {self.step}")
-        if self.yellow <= 0:
+        if self.yellow is not None and self.yellow <= 0:
             raise ValueError("Timing.yellow must be > 0: the actuator never switches without yellow")
         if self.ped_speed <= 0:
             raise ValueError(f"Timing.ped_speed must be > 0, got {self.ped_speed}")
         if self.max_green < self.min_green:
             raise ValueError(f"Timing.max_green ({self.max_green}) is below min_green ({self.min_green})")
 
+    @property
+    def rules(self) -> Profile:
+        """The profile's rules."""
+        return PROFILES[self.profile]
+
+    @property
+    def permissive_needs_yellow(self) -> bool:
+        return PROFILES[self.profile].permissive_needs_yellow
+
+    @property
+    def native_as_written(self) -> bool:
+        """True where SUMO's own programs (``fixed``, ``actuated``) run exactly as written."""
+        return self.protocol == "resco"
+
     def yellow_of(self, x) -> float:
-        """Yellow the actuator shows at intersection ``x``."""
-        return x.yellow_s if self.clearance == "ite" else self.yellow
+        """The longest yellow the actuator shows at intersection ``x`` (the applied rules are set on
+        ``x.yellow_s`` when the network is read; an explicit ``yellow`` wins over it)."""
+        return self.yellow if self.yellow is not None and self.clearance == "fixed" else x.yellow_s
 
     def all_red_of(self, x) -> float:
-        """All-red after yellow at intersection ``x``."""
-        if self.clearance == "ite" or self.all_red is None:
-            return x.all_red_s
-        return self.all_red
+        """The longest all-red after yellow at intersection ``x``."""
+        return self.all_red if self.all_red is not None and self.clearance == "fixed" else x.all_red_s
+
+    def change_of(self, x, i: int, j: int) -> float:
+        """Seconds from the end of green ``i`` to the start of green ``j`` at ``x``."""
+        if i == j:
+            return 0.0
+        if x.change_s:
+            return x.change_s[i][j]
+        return self.yellow_of(x) + self.all_red_of(x)
 
     def ped_clearance(self, length_m: float) -> float:
         """Pedestrian clearance time for a crossing ``length_m`` long (s)."""
@@ -101,7 +167,7 @@ class Timing:
         return cls(**values)
 
 
-RULES = ("yellow", "all_red", "min_green", "max_green", "clearance", "walk", "ped_speed")
+RULES = ("yellow", "all_red", "min_green", "max_green", "clearance", "walk", "ped_speed", "profile", "protocol")
 """The :class:`Timing` fields a service config carries (its decision interval is its own)."""
 
 
@@ -125,7 +191,8 @@ def priority_sets(states: Sequence[str], crossings) -> list[frozenset[int]]:
     walk (a link a phase shows as ``g`` beside a walk yields to the pedestrians; as ``G`` it does
     not), so they wait for the clearance when they gain it."""
     cross = frozenset(crossings)
-    return [frozenset(k for k, ch in enumerate(st) if ch == "G" or (k in cross and ch in "Gg")) for st in states]
+    return [frozenset(k for k, ch in enumerate(st) if ch in PRIORITY_CHARS or (k in cross and ch in GREEN_CHARS))
+            for st in states]
 
 
 class Crosswalks:
@@ -146,9 +213,10 @@ class Crosswalks:
 
     def __init__(self, states: Sequence[str], crossings: Sequence[tuple[int, float]], timing: Timing) -> None:
         self.clearance = {i: timing.ped_clearance(length) for i, length in crossings}
+        self._permissive_needs_yellow = timing.permissive_needs_yellow
         self._states = list(states)
-        self._greens = [frozenset(k for k, ch in enumerate(st) if ch in "Gg") for st in states]
-        self._prio = [frozenset(k for k, ch in enumerate(st) if ch == "G") for st in states]
+        self._greens = [frozenset(k for k, ch in enumerate(st) if ch in GREEN_CHARS) for st in states]
+        self._prio = [frozenset(k for k, ch in enumerate(st) if ch in PRIORITY_CHARS) for st in states]
         self.conflicts = crosswalk_conflicts(self._greens, self.clearance)
         self.protected = crosswalk_conflicts(priority_sets(states, self.clearance), self.clearance)
 
@@ -163,7 +231,7 @@ class Crosswalks:
         """Seconds the vehicles keep their green before the yellow of a switch ``src -> dst`` asked
         at ``now``; ``walk_end``: when each crosswalk's last walk ended (this switch's included)."""
         a, b = self._states[src], self._states[dst]
-        newly = frozenset(k for k in self._greens[dst] if not keeps_green(a[k], b[k]))
+        newly = frozenset(k for k in self._greens[dst] if not keeps_green(a[k], b[k], self._permissive_needs_yellow))
         gains = self._prio[dst] - self._prio[src]
         need = 0.0
         for c, ended in walk_end.items():

@@ -8,6 +8,8 @@ from subscriptions, fetched once per step.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -16,9 +18,12 @@ import numpy as np
 import traci.constants as tc
 
 from brain.model import Intersection, Network, Readings
+from brain.timing import Timing
 from sim.clearance import is_crossing_lane
-from sim.program import ProgramPhase, all_red_time, green_phases, merge_walk_phases, yellow_time
+from sim.program import ProgramPhase, green_phases, merge_walk_phases
+from sim.rules import Applied, apply_rules
 from sim.scenario import Scenario
+from sim.sumocfg import sumo_binary, write_run_config
 
 __all__ = ["SumoBackend", "SumoError", "sumo_command"]
 
@@ -40,14 +45,20 @@ class SumoError(RuntimeError):
     """SUMO failed to start or died during a run."""
 
 
-def sumo_command(scenario: Scenario, *, seed: int, gui: bool = False, tripinfo: Path | None = None,
+def sumo_command(scenario: Scenario, run_dir: Path, *, seed: int, gui: bool = False, tripinfo: Path | None = None,
+                 end: float | None = None, step_length: float | None = None, additional: Sequence[Path] = (),
                  extra: Sequence[str] = ()) -> list[str]:
-    """The SUMO command line for a measured run (RESCO settings: no teleports, unfinished trips)."""
-    from sumo import SUMO_HOME  # eclipse-sumo's binaries
+    """The SUMO command line for a measured run (RESCO settings: no teleports, unfinished trips).
 
-    binary = str(Path(SUMO_HOME) / "bin" / ("sumo-gui" if gui else "sumo"))
-    cmd = [binary, "-c", str(scenario.config), "--seed", str(seed), "--time-to-teleport", "-1",
+    The configuration it loads is written into ``run_dir`` (:func:`sim.sumocfg.write_run_config`):
+    the scenario's own options, its outputs sent into ``run_dir``, TraCI options left out."""
+    cfg = write_run_config(scenario.option_map, run_dir, gui=gui, extra_additional=additional)
+    cmd = [sumo_binary(gui), "-c", str(cfg), "--seed", str(seed), "--random", "false", "--time-to-teleport", "-1",
            "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true"]
+    if end is not None:
+        cmd += ["--end", f"{end:.17g}"]
+    if step_length is not None:
+        cmd += ["--step-length", f"{step_length:.17g}"]
     if tripinfo is not None:
         cmd += ["--tripinfo-output", str(tripinfo), "--tripinfo-output.write-unfinished", "true",
                 "--tripinfo-output.write-undeparted", "true"]
@@ -62,22 +73,41 @@ class SumoBackend:
         seed: SUMO's random seed.
         gui: run sumo-gui (always through TraCI).
         tripinfo: where SUMO writes its tripinfo (needed for measurement).
+        run_dir: the run's folder (its configuration and the scenario's own outputs go there); a
+            temporary one, removed on :meth:`close`, when ``None``.
+        end: the run's end (s), passed to SUMO (``None``: the configuration's).
+        step_length: SUMO's step (s; ``None``: the configuration's).
+        additional: further additional files (the report's edge data, say).
         extra: further SUMO options.
         use_traci: talk to SUMO over TraCI (a separate process) instead of libsumo.
     """
 
     def __init__(self, scenario: Scenario, *, seed: int = 1, gui: bool = False,
-                 tripinfo: Path | None = None, extra: Sequence[str] = (), detect_m: float = DETECT_M,
-                 use_traci: bool = False) -> None:
+                 tripinfo: Path | None = None, run_dir: Path | None = None, end: float | None = None,
+                 step_length: float | None = None, additional: Sequence[Path] = (), extra: Sequence[str] = (),
+                 detect_m: float = DETECT_M, use_traci: bool = False) -> None:
         self.scenario = scenario
         self.detect_m = detect_m
-        self._cmd = sumo_command(scenario, seed=seed, gui=gui, tripinfo=tripinfo, extra=extra)
+        self._tmp = None
+        if run_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="citybrain-sumo-")
+            run_dir = Path(self._tmp.name)
+        self.run_dir = Path(run_dir)
+        self._gui = gui
+        self._cmd = sumo_command(scenario, self.run_dir, seed=seed, gui=gui, tripinfo=tripinfo, end=end,
+                                 step_length=step_length, additional=additional, extra=extra)
         self._traci = gui or use_traci
+        self._step_length = step_length or scenario.step_length
+        self.applied: dict[str, Applied] = {}
+        """Per controlled signal, the transitions and clearances the applied rules give it."""
         self._ts: ModuleType | None = None
         self._now = float("nan")
         self._lanes: tuple[str, ...] = ()
         self._tls: tuple[str, ...] = ()
-        self._prev_ids: list[tuple[str, ...]] = []
+        self._ids: dict[str, tuple[str, ...]] = {}
+        self._id_lanes: list[str] = []
+        self._edge_of: dict[str, str] = {}
+        self._edge_lanes: dict[str, tuple[str, ...]] = {}
         self._arrivals = np.zeros(0, dtype=np.int64)
         self._departures = np.zeros(0, dtype=np.int64)
         self._zone_of: dict[str, tuple[str, ...]] = {}  # controlled lane -> SUMO lanes sensed for it
@@ -93,16 +123,23 @@ class SumoBackend:
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
+        if self._gui and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise SumoError("--gui needs a display (DISPLAY is not set); run without --gui, or under xvfb-run")
         if self._traci:
             import traci as ts
+
+            start = lambda cmd: ts.start(cmd, numRetries=20)  # noqa: E731  (a GUI that dies is not waited for)
         else:
             import libsumo as ts
+
+            start = ts.start
         try:
-            ts.start(self._cmd)
-        except Exception as e:  # SUMO reports config errors as exceptions
-            raise SumoError(f"{self.scenario.config}: SUMO could not start ({_first_line(e)})") from None
+            start(self._cmd)
+        except Exception as e:  # SUMO reports config errors as exceptions (libsumo and traci alike)
+            raise SumoError(f"{self.scenario.path}: SUMO could not start ({_first_line(e)})") from None
         self._ts = ts
         self._now = float(ts.simulation.getTime())
+        self._step_length = float(ts.simulation.getDeltaT())
 
     def close(self) -> None:
         if self._ts is not None:
@@ -111,6 +148,9 @@ class SumoBackend:
             except Exception as e:  # closing a dead SUMO must not hide the original error
                 log.warning("closing SUMO failed: %s", _first_line(e))
             self._ts = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
     def __enter__(self) -> SumoBackend:
         self.start()
@@ -132,6 +172,11 @@ class SumoBackend:
         return self._now
 
     @property
+    def step_length(self) -> float:
+        """SUMO's step (s)."""
+        return self._step_length
+
+    @property
     def lanes(self) -> tuple[str, ...]:
         """The watched lanes, in the order of the readings."""
         return self._lanes
@@ -148,7 +193,8 @@ class SumoBackend:
             if logic.programID == current:
                 flexible = logic.type != tc.TRAFFICLIGHT_TYPE_STATIC  # a static program ignores minDur
                 return [ProgramPhase(p.state, float(p.duration),
-                                     float(p.minDur if flexible and p.minDur > 0 else p.duration))
+                                     float(p.minDur if flexible and p.minDur > 0 else p.duration),
+                                     float(p.maxDur) if flexible and p.maxDur > 0 else None)
                         for p in logic.phases]
         raise SumoError(f"traffic light {tls!r}: running program {current!r} not found")
 
@@ -185,11 +231,30 @@ class SumoBackend:
                 phases.append(tl.Phase(p.duration, p.state, p.duration, p.duration))
         tl.setProgramLogic(tls, tl.Logic(program_id, tc.TRAFFICLIGHT_TYPE_ACTUATED, 0, phases))
 
-    def network(self) -> tuple[Network, dict[str, list[ProgramPhase]]]:
-        """Build the controllers' model of every signal with at least two green phases.
+    def install_program(self, tls: str, phases: Sequence[ProgramPhase]) -> None:
+        """Run ``phases`` instead of ``tls``'s current program (same id, type and parameters), from
+        the same point of its cycle: the phase that is showing, with the time it has left."""
+        tl = self.ts.trafficlight
+        current = tl.getProgram(tls)
+        logic = next(lg for lg in tl.getAllProgramLogics(tls) if lg.programID == current)
+        old = self.program(tls)
+        k = tl.getPhase(tls)
+        left = max(tl.getNextSwitch(tls) - self.ts.simulation.getTime(), 0.0)
+        # the same phase in the new list: the k-th of the old phases that is still there
+        index = _matching_index(old, list(phases), k)
+        new = [tl.Phase(p.duration, p.state, p.min_dur, p.max_dur if p.max_dur is not None else p.duration)
+               for p in phases]
+        tl.setProgramLogic(tls, tl.Logic(current, logic.type, index, new, dict(logic.subParameter)))
+        tl.setPhase(tls, index)
+        tl.setPhaseDuration(tls, min(left + max(phases[index].duration - old[k].duration, 0.0), phases[index].duration))
 
-        Returns the network and, for *every* traffic light, the program it runs now.
+    def network(self, timing: Timing | None = None) -> tuple[Network, dict[str, list[ProgramPhase]]]:
+        """Build the controllers' model of every signal with at least two green phases, under the
+        applied rules ``timing`` (:func:`sim.rules.apply_rules`; kept in :attr:`applied`).
+
+        Returns the network and, for *every* traffic light, the program it runs now (as written).
         """
+        timing = timing or Timing()
         tl = self.ts.trafficlight
         programs = {t: self.program(t) for t in tl.getIDList()}
         lane_ids: dict[str, int] = {}
@@ -198,22 +263,28 @@ class SumoBackend:
             return lane_ids.setdefault(lane, len(lane_ids))
 
         inters = []
+        self.applied = {}
         for t, prog in programs.items():
             crossings = self.crossings(t)
-            greens = merge_walk_phases(green_phases(prog), {i for i, _ in crossings})
+            cross = frozenset(i for i, _ in crossings)
+            greens = merge_walk_phases(green_phases(prog), set(cross))
             if len(greens) < 2:
                 log.info("traffic light %s has %d green phase(s): left on its own program", t, len(greens))
                 continue
             links = []
-            for i, link in enumerate(tl.getControlledLinks(t)):
-                if link and i not in dict(crossings):
+            controlled = tl.getControlledLinks(t)
+            for i, link in enumerate(controlled):
+                if link and i not in cross:
                     links.append((idx(link[0][0]), idx(link[0][1])))
                 else:
                     links.append((-1, -1))
             ins = tuple(sorted({a for a, _ in links if a >= 0}))
             outs = tuple(sorted({b for _, b in links if b >= 0}))
-            inters.append(Intersection(t, greens, tuple(links), ins, outs, yellow_time(prog), all_red_time(prog),
-                                       crossings))
+            ite = self.ite(t) if timing.clearance == "ite" else None
+            applied = apply_rules(greens, prog, cross, timing, ite)
+            self.applied[t] = applied
+            inters.append(Intersection(t, greens, tuple(links), ins, outs, applied.yellow, applied.all_red,
+                                       crossings, applied.change))
         lanes = tuple(lane_ids)
         ins = {ln for x in inters for ln, _ in x.links if ln >= 0}
         outs = {ln for x in inters for _, ln in x.links if ln >= 0}
@@ -222,6 +293,14 @@ class SumoBackend:
         speed = np.array([self.ts.lane.getMaxSpeed(x) for x in lanes], dtype=np.float64)
         feeds = self._feeds(lanes, ins, outs)
         return Network(tuple(inters), lanes, length, speed, feeds), programs
+
+    def ite(self, tls: str) -> tuple[float, float]:
+        """ITE yellow and all-red at ``tls`` (fastest approach, crossing width)."""
+        from sim.clearance import crossing_width, ite_clearance
+
+        speeds = [self.ts.lane.getMaxSpeed(lk[0][0]) for lk in self.ts.trafficlight.getControlledLinks(tls)
+                  if lk and not lk[0][0].startswith(":")]
+        return ite_clearance(max(speeds) if speeds else 13.9, crossing_width(self.ts, tls))
 
     def _feeds(self, lanes: tuple[str, ...], ins: set[int], outs: set[int],
                reach_m: float = 1500.0) -> tuple[tuple[int, int, float], ...]:
@@ -311,7 +390,7 @@ class SumoBackend:
 
     # -- per step -------------------------------------------------------------------------
     def watch(self, lanes: Sequence[str], tls: Sequence[str]) -> None:
-        """Subscribe to the lanes' counts and the signals' shown states."""
+        """Subscribe to the lanes' counts and the signals' shown states and program phases."""
         self._lanes = tuple(lanes)
         self._lane_index = None
         self._tls = tuple(tls)
@@ -327,11 +406,21 @@ class SumoBackend:
         for i, zone in enumerate(zones):
             for z in zone:
                 self._weights[i, col[z]] = 1.0 / shared[col[z]]
-        for lane in self._sensed:
-            self.ts.lane.subscribe(lane, _LANE_VARS)
+        # stop-line counts: a vehicle leaves a lane across its end, never by changing to another
+        # lane of the same edge, so every lane of a watched lane's edge is watched for its ids
+        lane_api = self.ts.lane
+        self._edge_of = {ln: lane_api.getEdgeID(ln) for ln in self._lanes}
+        self._edge_lanes: dict[str, tuple[str, ...]] = {}
+        for e in set(self._edge_of.values()):
+            n = self.ts.edge.getLaneNumber(e)
+            self._edge_lanes[e] = tuple(f"{e}_{k}" for k in range(n))
+        self._id_lanes = sorted(set(self._sensed) | {x for v in self._edge_lanes.values() for x in v})
+        sensed = set(self._sensed)
+        for lane in self._id_lanes:
+            lane_api.subscribe(lane, _LANE_VARS if lane in sensed else (tc.LAST_STEP_VEHICLE_ID_LIST,))
         for t in self._tls:
-            self.ts.trafficlight.subscribe(t, (tc.TL_RED_YELLOW_GREEN_STATE,))
-        self._prev_ids = [()] * len(self._lanes)
+            self.ts.trafficlight.subscribe(t, (tc.TL_RED_YELLOW_GREEN_STATE, tc.TL_CURRENT_PHASE))
+        self._ids: dict[str, tuple[str, ...]] = {ln: () for ln in self._id_lanes}
         self._arrivals = np.zeros(len(self._lanes), dtype=np.int64)
         self._departures = np.zeros(len(self._lanes), dtype=np.int64)
         self._veh = self._halt = np.zeros(len(self._sensed))
@@ -348,19 +437,34 @@ class SumoBackend:
         for v in sim.getDepartedIDList():
             if self.ts.vehicle.getVehicleClass(v) == "emergency":
                 self._evs.add(v)
+        arrived = sim.getArrivedIDList()
         if self._evs:
-            self._evs.difference_update(sim.getArrivedIDList())
+            self._evs.difference_update(arrived)
         res = self.ts.lane.getAllSubscriptionResults()
         self._veh = np.array([res[x][tc.LAST_STEP_VEHICLE_NUMBER] for x in self._sensed], dtype=np.float64)
         self._halt = np.array([res[x][tc.LAST_STEP_VEHICLE_HALTING_NUMBER] for x in self._sensed], dtype=np.float64)
-        for i, lane in enumerate(self._lanes):  # stop-line counts: the controlled lane itself
-            ids = res[lane][tc.LAST_STEP_VEHICLE_ID_LIST]
-            prev = self._prev_ids[i]
-            if ids != prev:
-                now, before = set(ids), set(prev)
-                self._arrivals[i] += len(now - before)
-                self._departures[i] += len(before - now)
-                self._prev_ids[i] = tuple(ids)
+        before = self._ids
+        now = {ln: res[ln][tc.LAST_STEP_VEHICLE_ID_LIST] for ln in self._id_lanes}
+        self._ids = now
+        on_edge_now: dict[str, set[str]] = {}
+        on_edge_before: dict[str, set[str]] = {}
+        for i, lane in enumerate(self._lanes):
+            ids, prev = now[lane], before[lane]
+            if ids == prev:
+                continue
+            e = self._edge_of[lane]
+            came, gone = set(ids) - set(prev), set(prev) - set(ids)
+            if gone:
+                if e not in on_edge_now:
+                    on_edge_now[e] = {v for ln in self._edge_lanes[e] for v in now[ln]}
+                gone -= on_edge_now[e]  # a lane change: still on the approach
+                if gone and arrived:
+                    gone -= set(arrived)  # its trip ended on the lane: it crossed no stop line
+                self._departures[i] += len(gone)
+            if came:
+                if e not in on_edge_before:
+                    on_edge_before[e] = {v for ln in self._edge_lanes[e] for v in before[ln]}
+                self._arrivals[i] += len(came - on_edge_before[e])
 
     def read(self) -> Readings:
         """Current lane readings (vehicles, queue, cumulative arrivals and departures, emergency vehicles)."""
@@ -396,7 +500,23 @@ class SumoBackend:
     def lane_vehicles(self) -> list[tuple[str, ...]]:
         """The ids of the vehicles on each watched lane (the lane itself, not its zone), as of the
         last step."""
-        return list(self._prev_ids)
+        return [self._ids[ln] for ln in self._lanes]
+
+    def pending_by_entry(self) -> dict[str, int]:
+        """Vehicles due but not yet inserted (SUMO's insertion backlog), per the edge they enter on."""
+        out: dict[str, int] = {}
+        for v in self.ts.simulation.getPendingVehicles():
+            try:
+                route = self.ts.vehicle.getRoute(v)
+            except self._traci_error:
+                continue
+            edge = route[0] if route else "?"
+            out[edge] = out.get(edge, 0) + 1
+        return out
+
+    @property
+    def _traci_error(self) -> type[Exception]:
+        return self.ts.TraCIException if hasattr(self.ts, "TraCIException") else Exception
 
     def halting_on(self, lanes: Sequence[int]) -> float:
         """Halted vehicles in the sensing zones of ``lanes`` (indices into the network's lanes)."""
@@ -410,8 +530,25 @@ class SumoBackend:
         res = self.ts.trafficlight.getAllSubscriptionResults()
         return {t: res[t][tc.TL_RED_YELLOW_GREEN_STATE] for t in self._tls}
 
+    def shown_phases(self) -> dict[str, tuple[str, int]]:
+        """The state and program phase index each watched signal showed during the last step."""
+        res = self.ts.trafficlight.getAllSubscriptionResults()
+        return {t: (res[t][tc.TL_RED_YELLOW_GREEN_STATE], int(res[t][tc.TL_CURRENT_PHASE])) for t in self._tls}
+
     def set_state(self, tls: str, state: str) -> None:
         self.ts.trafficlight.setRedYellowGreenState(tls, state)
+
+
+def _matching_index(old: list[ProgramPhase], new: list[ProgramPhase], k: int) -> int:
+    """Index in ``new`` of ``old[k]`` (phases may have been inserted, never removed)."""
+    j = 0
+    for i, p in enumerate(old):
+        while j < len(new) and new[j].state != p.state:
+            j += 1
+        if i == k:
+            return min(j, len(new) - 1)
+        j += 1
+    return 0
 
 
 def _first_line(e: BaseException) -> str:

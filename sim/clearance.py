@@ -7,6 +7,7 @@ plus a 6 m vehicle) at that speed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import ModuleType
 
@@ -14,9 +15,12 @@ import numpy as np
 
 from brain.hcm import ite_all_red, ite_yellow
 from brain.model import Network
-from brain.timing import crosswalk_conflicts, priority_sets
+from brain.timing import Timing
+from sim.program import ProgramPhase
+from sim.safety import Conflicts, SafetyMonitor, SafetyRules
 
-__all__ = ["crossing_width", "ite_clearance", "with_ite_clearances", "check_timing", "is_crossing_lane"]
+__all__ = ["crossing_width", "ite_clearance", "with_ite_clearances", "check_timing", "program_findings",
+           "is_crossing_lane"]
 
 
 def crossing_width(ts: ModuleType, tls: str) -> float:
@@ -47,84 +51,89 @@ def with_ite_clearances(ts: ModuleType, network: Network) -> Network:
     return replace(network, intersections=tuple(inters))
 
 
-def check_timing(ts: ModuleType, min_green: float = 5.0, walk: float = 7.0, ped_speed: float = 1.2) -> list[dict]:
-    """Every rule a running scenario's own signal programs break.
+def program_findings(programs: Mapping[str, Sequence[ProgramPhase]], rules: Mapping[str, SafetyRules],
+                     conflicts: Mapping[str, Conflicts], cycles: int = 3) -> list[dict]:
+    """What the safety monitor finds in each program run as written, cycle after cycle.
 
-    Rules: yellow within 3-6 s and not shorter than the ITE change interval of the fastest
-    approach; all-red not shorter than the ITE red clearance (when the program has none, a
-    finding); every green at least ``min_green``; a crossing's walk at least ``walk``, and after
-    it ends no vehicle movement that is never green with it turns green before the crossing's
-    length at ``ped_speed`` has passed (the rules the actuator and the safety monitor apply).
+    Each program is played through a fresh :class:`sim.safety.SafetyMonitor` for ``cycles``
+    cycles (each phase for its duration); the first cycle only sets the spans up. Returns one
+    finding per signal, phase pair and rule: ``{tls, phases: [from, to], rule, detail}``.
     """
-    from sim.program import ProgramPhase
-
-    if ped_speed <= 0 or walk < 0:
-        raise ValueError(f"walk must be >= 0 and ped_speed > 0, got walk={walk:g}, ped_speed={ped_speed:g}")
-    found = []
-    for t in ts.trafficlight.getIDList():
-        logic = ts.trafficlight.getAllProgramLogics(t)
-        if not logic:
+    out = []
+    for t, program in programs.items():
+        if not program or sum(p.duration for p in program) <= 0:
             continue
-        phases = [ProgramPhase(p.state, p.duration, p.minDur) for p in logic[0].phases]
+        mon = SafetyMonitor({t: rules[t]}, {t: conflicts[t]} if t in conflicts else {}, keep=10_000)
+        now = 0.0
+        for _ in range(cycles):
+            for k, p in enumerate(program):
+                mon.observe(now, t, p.state, k)
+                now += p.duration
+        seen: dict[tuple, dict] = {}
+        for v in mon.kept:
+            key = (v.tls, v.phases, v.kind)
+            if key not in seen:
+                seen[key] = {"tls": v.tls, "phases": list(v.phases) if v.phases else None, "rule": v.kind,
+                             "detail": v.detail}
+        out.extend(seen.values())
+    return out
+
+
+def check_timing(ts: ModuleType, timing: Timing | None = None, conflicts: Mapping[str, Conflicts] | None = None,
+                 ) -> list[dict]:
+    """Every rule a running scenario's own signal programs (the ones running now) break.
+
+    Everything the safety monitor checks, from the programs alone (:func:`program_findings`,
+    under ``timing``'s profile: yellow below its minimum, a green that ends without yellow, a
+    protected turn made permissive without yellow where the profile asks for it, greens below the
+    minimum, conflicting links going together, walks and pedestrian clearances), and the
+    engineering checks: yellow within 3-6 s and not shorter than the ITE change interval of the
+    fastest approach, all-red not shorter than the ITE red clearance. Each finding:
+    ``{tls, phase, phases, rule, have, need, detail}``.
+    """
+    from sim.rules import native_monitor_rules
+
+    timing = replace(timing or Timing(), protocol="citybrain")
+    found = []
+    programs, rules = {}, {}
+    for t in ts.trafficlight.getIDList():
+        current = ts.trafficlight.getProgram(t)
+        logic = next((lg for lg in ts.trafficlight.getAllProgramLogics(t) if lg.programID == current), None)
+        if logic is None:
+            continue
+        phases = [ProgramPhase(p.state, p.duration, p.minDur) for p in logic.phases]
         links = ts.trafficlight.getControlledLinks(t)
+        cross = frozenset(k for k, lk in enumerate(links) if lk and is_crossing_lane(ts, lk[0][1]))
+        programs[t] = phases
+        rules[t] = native_monitor_rules(timing, phases, cross)
         speeds = [ts.lane.getMaxSpeed(lk[0][0]) for lk in links if lk and not lk[0][0].startswith(":")]
         speed = max(speeds) if speeds else 13.9
         y_need, r_need = ite_clearance(speed, crossing_width(ts, t))
-        crossing = {k: ts.lane.getLength(lk[0][1]) for k, lk in enumerate(links)
-                    if lk and is_crossing_lane(ts, lk[0][1])}
         n = len(phases)
         for k, p in enumerate(phases):
+            if not p.is_yellow or phases[k - 1].is_yellow:
+                continue
             where = f"{t} phase {k} ({p.state})"
-            if p.is_yellow:
-                if p.duration < 3.0 or p.duration > 6.0:
-                    found.append({"tls": t, "phase": k, "rule": "yellow 3-6 s", "have": p.duration, "need": "3-6",
-                                  "detail": where})
-                elif p.duration + 1e-9 < y_need:
-                    found.append({"tls": t, "phase": k, "rule": f"ITE yellow at {speed * 3.6:.0f} km/h",
-                                  "have": p.duration, "need": round(y_need, 2), "detail": where})
-                nxt = phases[(k + 1) % n]
-                red = nxt.duration if nxt.is_red else 0.0
-                if red + 1e-9 < r_need:
-                    found.append({"tls": t, "phase": k, "rule": "ITE all-red after yellow", "have": red,
-                                  "need": r_need, "detail": where})
-            elif p.is_green:
-                if p.duration + 1e-9 < min_green:
-                    found.append({"tls": t, "phase": k, "rule": f"minimum green {min_green:g} s", "have": p.duration,
-                                  "need": min_green, "detail": where})
-        found += _pedestrian_findings(t, phases, crossing, walk, ped_speed)
-    return found
-
-
-def _pedestrian_findings(t: str, phases: list, crossing: dict[int, float], walk: float,
-                         ped_speed: float) -> list[dict]:
-    """Walk and pedestrian-clearance findings of one program, run as a cycle."""
-    found = []
-    n = len(phases)
-    greens = [frozenset(i for i, c in enumerate(p.state) if c in "Gg") for p in phases]
-    prio = [frozenset(i for i, c in enumerate(p.state) if c == "G") for p in phases]
-    conflicts = crosswalk_conflicts(greens, crossing)
-    protected = crosswalk_conflicts(priority_sets([p.state for p in phases], crossing), crossing)
-    for c, length in crossing.items():
-        conflicting = conflicts[c]
-        for k in range(n):
-            if c not in greens[k] or c in greens[k - 1]:
-                continue  # not where a walk starts
-            span, j = 0.0, k
-            while c in greens[j % n] and j < k + n:
-                span += phases[j % n].duration
-                j += 1
-            where = f"{t} crossing link {c} walk from phase {k}"
-            if span + 1e-9 < walk:
-                found.append({"tls": t, "phase": k, "rule": f"pedestrian walk {walk:g} s", "have": span,
-                              "need": walk, "detail": where})
-            clear, need = 0.0, length / ped_speed
-            for m in range(j, j + n):
-                if greens[m % n] & conflicting or prio[m % n] & protected[c]:
-                    break  # a conflicting green, or priority for a link that yields beside the walk
-                clear += phases[m % n].duration
-            if clear + 1e-9 < need:
-                found.append({"tls": t, "phase": (j - 1) % n, "rule": f"pedestrian clearance at {ped_speed:g} m/s",
-                              "have": clear, "need": round(need, 1), "detail": where})
+            span = sum(phases[(k + m) % n].duration for m in range(n) if all(phases[(k + i) % n].is_yellow
+                                                                              for i in range(m + 1)))
+            if span < 3.0 or span > 6.0:
+                found.append({"tls": t, "phase": k, "rule": "yellow 3-6 s", "have": span, "need": "3-6",
+                              "detail": where})
+            elif span + 1e-9 < y_need:
+                found.append({"tls": t, "phase": k, "rule": f"ITE yellow at {speed * 3.6:.0f} km/h",
+                              "have": span, "need": round(y_need, 2), "detail": where})
+            m = k
+            while phases[(m + 1) % n].is_yellow and (m + 1) % n != k:
+                m += 1
+            nxt = phases[(m + 1) % n]
+            red = nxt.duration if nxt.is_red else 0.0
+            if red + 1e-9 < r_need:
+                found.append({"tls": t, "phase": k, "rule": "ITE all-red after yellow", "have": red,
+                              "need": r_need, "detail": where})
+    for f in program_findings(programs, rules, conflicts or {}):
+        a, b = f["phases"] or (None, None)
+        found.append({"tls": f["tls"], "phase": b, "phases": f["phases"], "rule": f["rule"], "have": None,
+                      "need": None, "detail": f"{f['tls']} phase {a}->{b}: {f['detail']}"})
     return found
 
 

@@ -32,6 +32,9 @@ class TripStats:
         ped_trips: pedestrians (SUMO persons) among the trips; ped_avg_delay_s: their mean
             time lost walking (``timeLoss`` summed over each person's walks: waiting at
             crossings, mostly). Vehicle figures never include them.
+        not_inserted: vehicles due in the window that SUMO never inserted (no room to enter).
+        entries: per edge vehicles entered on, ``(vehicles inserted, mean seconds they waited to
+            be inserted)``.
     """
 
     vehicles: int
@@ -46,6 +49,8 @@ class TripStats:
     others_avg_delay_s: float | None = None
     ped_trips: int = 0
     ped_avg_delay_s: float | None = None
+    not_inserted: int = 0
+    entries: dict[str, tuple[int, float]] | None = None
 
 
 def read_tripinfo(path: Path) -> TripStats:
@@ -55,6 +60,8 @@ def read_tripinfo(path: Path) -> TripStats:
     ev_n = ev_arr = 0
     ev_delay = ev_trip = 0.0
     ped_n, ped_delay = 0, 0.0
+    not_inserted = 0
+    entries: dict[str, list[float]] = {}
     complete = True
     try:
         for _event, el in ET.iterparse(path):
@@ -66,7 +73,15 @@ def read_tripinfo(path: Path) -> TripStats:
             if el.tag != "tripinfo":
                 continue
             n += 1
-            d = float(el.get("timeLoss", 0.0)) + float(el.get("departDelay", 0.0))
+            depart_delay = float(el.get("departDelay", 0.0))
+            d = float(el.get("timeLoss", 0.0)) + depart_delay
+            if float(el.get("depart", 0.0)) < 0:
+                not_inserted += 1
+            else:
+                lane = el.get("departLane", "")
+                acc = entries.setdefault(lane.rsplit("_", 1)[0] if "_" in lane else lane, [0, 0.0])
+                acc[0] += 1
+                acc[1] += depart_delay
             delay += d
             wait += float(el.get("waitingTime", 0.0))
             done = float(el.get("arrival", -1.0)) >= 0
@@ -98,4 +113,6 @@ def read_tripinfo(path: Path) -> TripStats:
         others_avg_delay_s=(delay - ev_delay) / (n - ev_n) if n > ev_n else None,
         ped_trips=ped_n,
         ped_avg_delay_s=ped_delay / ped_n if ped_n else None,
+        not_inserted=not_inserted,
+        entries={e: (int(k), s / k) for e, (k, s) in entries.items() if k},
     )

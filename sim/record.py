@@ -66,13 +66,17 @@ class Recorder:
         self._next_sample = -1.0
         self.samples_t: list[float] = []
 
-    def sumo_args(self, scenario) -> list[str]:
-        """SUMO options adding the edge-data output to the scenario's own additional files."""
+    def additional_files(self) -> list[Path]:
+        """The additional file that adds the edge-data output to a run (next to the scenario's own)."""
         add = self.out / "citybrain-edgedata.add.xml"
         add.write_text(f'<additional><edgeData id="citybrain" file="{self.edgedata.resolve()}" period="{self.period:g}" '
                        'excludeEmpty="true"/></additional>\n')
-        files = [str(p) for p in scenario.additional] + [str(add.resolve())]
-        return ["--additional-files", ",".join(files)]
+        return [add.resolve()]
+
+    @property
+    def ready(self) -> bool:
+        """True once the run gave it a first step (a run refused before that records nothing)."""
+        return self._ready
 
     def _setup(self, b) -> None:
         ts = b.ts

@@ -1,62 +1,161 @@
-"""Safety monitor: checks every signal state SUMO actually shows, link by link.
+"""Safety monitor: an independent check of every signal state SUMO actually shows, link by link.
 
-It knows nothing of controllers or of the actuator; it reads the states SUMO displays each
-step and counts every breach of these rules:
+It shares nothing with the actuator or the controllers. What conflicts with what comes from SUMO's
+own network: each junction's right-of-way matrices (``foes``: the links whose paths cross or
+merge; ``response``: the links a link must yield to), read with sumolib by :func:`read_conflicts`.
+What a state character means is SUMO's (``G``/``O`` go with priority, ``g``/``o`` go and yield,
+``y``/``Y`` yellow, ``r``/``u`` red, ``s`` stop then go). The timing limits it judges by are the
+applied rules, handed over as plain numbers (:class:`SafetyRules`). It counts every breach of:
 
-- ``green-to-red``: a link goes from green (``G``/``g``) to anything but yellow, or from green
-  with priority (``G``) to green without it (``g``: a protected turn turned permissive) without
-  yellow in between.
-- ``short-green``: a link's green ends (turns yellow) before the minimum green.
-- ``short-yellow``: a link's yellow ends before the minimum yellow.
-- ``no-all-red``: a link turns green sooner than the all-red time after another link's yellow ended.
-- ``conflicting-green``: the links shown green together are not a subset of any green phase of
-  the scenario's own program (the only combinations its designer declared conflict-free).
+- ``no-yellow-before-red``: a link that was going (``G g O o``) is shown red (``r u``) or stop
+  (``s``) without yellow in between.
+- ``no-yellow-before-permissive``: a link with priority (``G O``) is shown going without it (``g
+  o``: a protected turn made permissive) without yellow in between, where the profile asks for
+  the yellow arrow (``mutcd``; not ``eu``).
+- ``green-below-minimum``: a link's green ends (turns yellow) before the minimum green.
+- ``yellow-below-minimum``: a link's yellow ends before the minimum yellow.
+- ``all-red-below-minimum``: a link starts going while a conflicting link is still yellow, or
+  sooner than the all-red after that link's yellow ended (unless it yields to it).
+- ``conflicting-greens``: two conflicting links (foes in SUMO's matrix, from different approaches)
+  go at once and neither yields to the other (a link yields when it shows ``g o s`` and SUMO's
+  response has it give way to the other).
 
-Pedestrian crossings are judged by their own rules (a walk ends straight into don't walk, so
-``green-to-red`` does not apply to them):
+Pedestrian crossings (SUMO crossings) are judged by their own rules (a walk ends straight into
+don't walk, so the yellow rules do not apply to them):
 
-- ``short-walk``: a crossing's walk (green) ends before the walk interval.
-- ``ped-clearance``: a vehicle link that is never green together with a crossing turns green,
-  or one never shown with priority (``G``) beside its walk gains priority, sooner than the
-  crossing's clearance time after its walk ended.
+- ``walk-below-minimum``: a crossing's walk (green) ends before the walk interval.
+- ``ped-clearance-below-minimum``: a vehicle link that conflicts with a crossing starts going, or
+  gains priority, sooner than the crossing's length at the walking speed after its walk ended
+  (unless it yields to the pedestrians).
+
+Example:
+    >>> rules = {"J": SafetyRules(min_green=5, min_yellow=3)}
+    >>> conflicts = {"J": Conflicts.of_pairs(4, foes=[(0, 2), (0, 3), (1, 2), (1, 3)])}
+    >>> m = SafetyMonitor(rules, conflicts)
+    >>> for t, s in [(0, "GGrr"), (10, "rrGG")]:
+    ...     m.observe(float(t), "J", s)
+    >>> dict(m.counts)
+    {'no-yellow-before-red': 2}
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from brain.model import is_green, keeps_green
-from brain.timing import crosswalk_conflicts, priority_sets
+__all__ = ["SafetyRules", "SafetyMonitor", "Violation", "Conflicts", "read_conflicts", "RULE_NAMES"]
 
-__all__ = ["SafetyRules", "SafetyMonitor", "Violation"]
+_GO = frozenset("GgOo")
+_PRIORITY = frozenset("GO")
+_YELLOW = frozenset("yY")
+_STOPPED = frozenset("rus")
+
+RULE_NAMES = ("no-yellow-before-red", "no-yellow-before-permissive", "green-below-minimum", "yellow-below-minimum",
+              "all-red-below-minimum", "conflicting-greens", "walk-below-minimum", "ped-clearance-below-minimum")
+"""Every rule the monitor checks, by name."""
 
 
 @dataclass(frozen=True)
 class SafetyRules:
-    """What one intersection must respect (seconds)."""
+    """The limits one signal is judged by (seconds, m/s), as plain numbers.
 
-    allowed_greens: tuple[frozenset[int], ...]
-    min_green: float
-    min_yellow: float
+    Attributes:
+        min_green: shortest green a link may see before its yellow.
+        min_yellow: shortest yellow.
+        all_red: shortest time from a link's yellow ending to a conflicting link going.
+        walk: shortest walk of a crossing.
+        ped_speed: walking speed for the pedestrian clearance (crossing length / speed).
+        permissive_needs_yellow: a protected turn becoming permissive shows yellow first.
+    """
+
+    min_green: float = 0.0
+    min_yellow: float = 0.0
     all_red: float = 0.0
-    crossings: tuple[tuple[int, float], ...] = ()
-    """Pedestrian crossings: ``(link index, clearance s)``."""
     walk: float = 0.0
-    allowed_states: tuple[str, ...] = ()
-    """The program's phase states behind ``allowed_greens``: which of their greens have priority
-    (``G``). Empty: every green counts as priority."""
+    ped_speed: float = 1.2
+    permissive_needs_yellow: bool = True
 
-    def conflicts(self) -> dict[int, frozenset[int]]:
-        """Per crossing link: the vehicle links never green together with it."""
-        return crosswalk_conflicts(self.allowed_greens, (c for c, _ in self.crossings))
 
-    def protected_conflicts(self) -> dict[int, frozenset[int]]:
-        """Per crossing link: the vehicle links never shown with priority beside its walk."""
-        cross = [c for c, _ in self.crossings]
-        sets = priority_sets(self.allowed_states, cross) if self.allowed_states else self.allowed_greens
-        return crosswalk_conflicts(sets, cross)
+@dataclass(frozen=True)
+class Conflicts:
+    """What conflicts at one signal, from SUMO's right-of-way data.
+
+    Attributes:
+        n_links: the signal's link count.
+        foes: pairs ``(a, b)``, ``a < b``, of links that conflict (same junction, different
+            approaches, foes in SUMO's matrix).
+        yields: ordered pairs ``(a, b)``: link ``a`` gives way to ``b`` (``b`` in ``a``'s response).
+        crossings: per crossing link, its length (m).
+    """
+
+    n_links: int
+    foes: frozenset[tuple[int, int]] = frozenset()
+    yields: frozenset[tuple[int, int]] = frozenset()
+    crossings: dict[int, float] = field(default_factory=dict)
+
+    @classmethod
+    def of_pairs(cls, n_links: int, foes: Iterable[tuple[int, int]] = (), yields: Iterable[tuple[int, int]] = (),
+                 crossings: dict[int, float] | None = None) -> Conflicts:
+        return cls(n_links, frozenset((min(a, b), max(a, b)) for a, b in foes), frozenset(yields),
+                   dict(crossings or {}))
+
+    def foes_of(self) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for a, b in self.foes:
+            out.setdefault(a, []).append(b)
+            out.setdefault(b, []).append(a)
+        return out
+
+
+def read_conflicts(net_file: Path, tls_ids: Iterable[str] | None = None) -> dict[str, Conflicts]:
+    """Every signal's conflicts from the network file (sumolib; gzipped files too)."""
+    import sumolib
+
+    net = sumolib.net.readNet(str(net_file), withPedestrianConnections=True, withInternal=True)
+    want = set(tls_ids) if tls_ids is not None else None
+    out = {}
+    for tls in net.getTrafficLights():
+        if want is not None and tls.getID() not in want:
+            continue
+        links: dict[int, tuple[object, int, object, str]] = {}
+        crossings: dict[int, float] = {}
+        n = 0
+        for in_lane, out_lane, idx in tls.getConnections():
+            n = max(n, idx + 1)
+            conn = next((c for c in in_lane.getOutgoing() if c.getToLane() == out_lane), None)
+            if conn is None:
+                continue
+            lane_id = in_lane.getID()
+            node = net.getNode(lane_id[1:].rsplit("_", 2)[0]) if lane_id.startswith(":") else \
+                in_lane.getEdge().getToNode()
+            if node is None:
+                continue
+            j = node.getLinkIndex(conn)
+            if j < 0:
+                continue
+            links[idx] = (node, j, conn, in_lane.getEdge().getID())
+            if out_lane.getEdge().getFunction() == "crossing":
+                crossings[idx] = float(out_lane.getLength())
+        foes, yields = set(), set()
+        ids = sorted(links)
+        for x, a in enumerate(ids):
+            na, ja, ca, ea = links[a]
+            for b in ids[x + 1:]:
+                nb, jb, cb, eb = links[b]
+                if na is not nb or ea == eb:
+                    continue  # another junction of a joined signal, or the same approach
+                if not (na.areFoes(ja, jb) or na.areFoes(jb, ja)):
+                    continue
+                foes.add((a, b))
+                if na.forbids(cb, ca):
+                    yields.add((a, b))
+                if na.forbids(ca, cb):
+                    yields.add((b, a))
+        out[tls.getID()] = Conflicts(n, frozenset(foes), frozenset(yields), crossings)
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,105 +164,175 @@ class Violation:
     tls: str
     kind: str
     detail: str
+    phases: tuple[int, int] | None = None
+    """The program's phase before and after the change, where the program's phase is known."""
 
 
-class _LinkTrack:
-    __slots__ = ("state", "since", "last_yellow_end", "walk_end")
+class _Track:
+    __slots__ = ("state", "since", "yellow_end", "walk_end", "phase")
 
-    def __init__(self, state: str) -> None:
+    def __init__(self, state: str, phase: int | None) -> None:
         self.state = state
         self.since = [-math.inf] * len(state)  # spans begun before the first look are not judged
-        self.last_yellow_end = -math.inf
+        self.yellow_end = [-math.inf] * len(state)
         self.walk_end: dict[int, float] = {}
+        self.phase = phase
 
 
 class SafetyMonitor:
-    """Counts safety violations over the states shown by many intersections.
+    """Counts safety violations over the states shown by many signals.
 
     Args:
-        rules: per traffic-light id.
+        rules: per traffic-light id, the limits.
+        conflicts: per traffic-light id, what conflicts (:func:`read_conflicts`); a signal
+            without entry is judged on its own sequence only (no conflict rules).
         keep: how many violations to keep in full (all are counted).
     """
 
-    def __init__(self, rules: dict[str, SafetyRules], keep: int = 100) -> None:
+    def __init__(self, rules: dict[str, SafetyRules], conflicts: dict[str, Conflicts] | None = None,
+                 keep: int = 100) -> None:
         self._rules = rules
-        self._tracks: dict[str, _LinkTrack] = {}
+        self._conf = conflicts or {}
+        self._foes = {t: c.foes_of() for t, c in self._conf.items()}
+        self._tracks: dict[str, _Track] = {}
+        self._bad_pairs: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self._keep = keep
-        self._cross = {t: (dict(r.crossings), r.conflicts(), r.protected_conflicts())
-                       for t, r in rules.items() if r.crossings}
         self.kept: list[Violation] = []
         self.counts: Counter[str] = Counter()
+        self.by_signal: Counter[tuple[str, str]] = Counter()
+        """Count per ``(tls, rule)``."""
+        self.by_phases: Counter[tuple[str, int, int, str]] = Counter()
+        """Count per ``(tls, phase before, phase after, rule)`` where phases were given."""
         self.checked = 0
 
     @property
     def violations(self) -> int:
         return sum(self.counts.values())
 
-    def observe(self, now: float, tls: str, state: str) -> None:
-        """Record the state ``tls`` shows at time ``now``."""
+    def count_for(self, tls_ids: Iterable[str]) -> int:
+        """Violations at the given signals."""
+        want = set(tls_ids)
+        return sum(n for (t, _), n in self.by_signal.items() if t in want)
+
+    def observe(self, now: float, tls: str, state: str, phase: int | None = None) -> None:
+        """Record the state ``tls`` shows at time ``now`` (``phase``: the program's phase index,
+        where a program runs it)."""
         self.checked += 1
         track = self._tracks.get(tls)
         if track is None:
-            self._tracks[tls] = _LinkTrack(state)
-            self._check_greens(now, tls, state)
+            self._tracks[tls] = _Track(state, phase)
+            self._check_pairs(now, tls, state, (phase, phase))
             return
         if state == track.state:
+            track.phase = phase if phase is not None else track.phase
             return
-        rules = self._rules[tls]
+        phases = (track.phase, phase if phase is not None else track.phase)
         if len(state) != len(track.state):
-            self._flag(now, tls, "conflicting-green", f"state length changed to {len(state)}")
-            self._tracks[tls] = _LinkTrack(state)
+            self._flag(now, tls, "conflicting-greens", f"state length changed to {len(state)}", phases)
+            self._tracks[tls] = _Track(state, phase)
             return
-        if any(o == "y" and n != "y" for o, n in zip(track.state, state)):
-            track.last_yellow_end = now  # before the green checks: a same-instant green is a breach
-        clearance, conflicts, protected = self._cross.get(tls, ({}, {}, {}))
-        for c in clearance:  # walks first: a conflicting green at the same instant is a breach
-            if is_green(track.state[c]) and not is_green(state[c]):
+        rules = self._rules.get(tls, SafetyRules())
+        conf = self._conf.get(tls)
+        crossings = conf.crossings if conf else {}
+        foes = self._foes.get(tls, {})
+        old_state = track.state
+        for i, (old, new) in enumerate(zip(old_state, state)):
+            if old in _YELLOW and new not in _YELLOW:
+                track.yellow_end[i] = now  # before the checks below: a same-instant green is a breach
+        for c in crossings:  # walks first: a conflicting green at the same instant is a breach
+            if old_state[c] in _GO and state[c] not in _GO:
                 track.walk_end[c] = now
                 held = now - track.since[c]
                 if held < rules.walk - 1e-6:
-                    self._flag(now, tls, "short-walk", f"crossing link {c} walk {held:g}s < {rules.walk:g}s")
-        for i, (old, new) in enumerate(zip(track.state, state)):
+                    self._flag(now, tls, "walk-below-minimum", f"crossing link {c} walk {held:g}s < {rules.walk:g}s",
+                               phases)
+        for i, (old, new) in enumerate(zip(old_state, state)):
             if old == new:
                 continue
-            if keeps_green(old, new):
-                if new == "G" and i not in clearance:  # g -> G: it gains priority over the crossings
-                    self._check_walks(now, tls, track, i, protected, clearance)
+            if i in crossings:  # judged above; only the start of its walk or don't-walk matters
+                if (new in _GO) != (old in _GO):
+                    track.since[i] = now
                 continue
             held = now - track.since[i]
-            if is_green(new) and i not in clearance:
-                self._check_walks(now, tls, track, i, protected if new == "G" else conflicts, clearance)
-            if i in clearance:  # a crosswalk: judged above
-                pass
-            elif is_green(old):
-                if new != "y":
-                    self._flag(now, tls, "green-to-red", f"link {i} {old}->{new} without yellow")
-                elif held < rules.min_green - 1e-6:
-                    self._flag(now, tls, "short-green", f"link {i} green {held:g}s < {rules.min_green:g}s")
-            elif old == "y":
-                if held < rules.min_yellow - 1e-6:
-                    self._flag(now, tls, "short-yellow", f"link {i} yellow {held:g}s < {rules.min_yellow:g}s")
-            if is_green(new) and now - track.last_yellow_end < rules.all_red - 1e-6:
-                self._flag(now, tls, "no-all-red",
-                           f"link {i} green {now - track.last_yellow_end:g}s after yellow < {rules.all_red:g}s")
+            was_go, is_go = old in _GO, new in _GO
+            if was_go and is_go:
+                if old in _PRIORITY and new not in _PRIORITY:
+                    if rules.permissive_needs_yellow:
+                        self._flag(now, tls, "no-yellow-before-permissive",
+                                   f"link {i} {old}->{new}: protected turn made permissive without yellow", phases)
+                elif new in _PRIORITY:  # gains priority: no crossing it conflicts with may be clearing
+                    self._check_clearing(now, tls, track, state, i, foes, crossings, rules, phases)
+                continue  # its green goes on
+            if was_go:
+                if new in _STOPPED:
+                    self._flag(now, tls, "no-yellow-before-red", f"link {i} {old}->{new} without yellow", phases)
+                elif new in _YELLOW and held < rules.min_green - 1e-6:
+                    self._flag(now, tls, "green-below-minimum", f"link {i} green {held:g}s < {rules.min_green:g}s",
+                               phases)
+            elif old in _YELLOW and new not in _GO and held < rules.min_yellow - 1e-6:
+                self._flag(now, tls, "yellow-below-minimum", f"link {i} yellow {held:g}s < {rules.min_yellow:g}s",
+                           phases)
+            if is_go:
+                self._check_clearing(now, tls, track, state, i, foes, crossings, rules, phases)
             track.since[i] = now
         track.state = state
-        self._check_greens(now, tls, state)
+        track.phase = phases[1]
+        self._check_pairs(now, tls, state, phases)
 
-    def _check_walks(self, now: float, tls: str, track: _LinkTrack, i: int, conflicts: dict, clearance: dict) -> None:
-        """Link ``i`` turns green (or gains priority) now: no crossing it conflicts with may be
-        in its clearance."""
-        for c, ended in track.walk_end.items():
-            if i in conflicts[c] and now - ended < clearance[c] - 1e-6:
-                self._flag(now, tls, "ped-clearance", f"link {i} green {now - ended:g}s after crossing "
-                                                      f"link {c}'s walk ended < {clearance[c]:g}s")
+    def _yields(self, tls: str, state: str, a: int, b: int) -> bool:
+        """Link ``a`` as shown in ``state`` gives way to ``b``."""
+        ch = state[a]
+        if ch == "s":
+            return True
+        conf = self._conf[tls]
+        return ch not in _PRIORITY and (a, b) in conf.yields
 
-    def _check_greens(self, now: float, tls: str, state: str) -> None:
-        greens = frozenset(i for i, c in enumerate(state) if is_green(c))
-        if greens and not any(greens <= allowed for allowed in self._rules[tls].allowed_greens):
-            self._flag(now, tls, "conflicting-green", f"greens {sorted(greens)} in no program phase")
+    def _check_clearing(self, now: float, tls: str, track: _Track, state: str, i: int, foes: dict[int, list[int]],
+                        crossings: dict[int, float], rules: SafetyRules, phases) -> None:
+        """Link ``i`` starts going (or gains priority) now: no conflicting link may still be
+        clearing (yellow, or within the all-red after it), no conflicting crossing within its
+        pedestrian clearance."""
+        for j in foes.get(i, ()):
+            if self._yields(tls, state, i, j):
+                continue
+            if j in crossings:
+                ended = track.walk_end.get(j)
+                need = crossings[j] / rules.ped_speed if rules.ped_speed > 0 else 0.0
+                if ended is not None and now - ended < need - 1e-6 and state[j] not in _GO:
+                    self._flag(now, tls, "ped-clearance-below-minimum",
+                               f"link {i} {state[i]} {now - ended:g}s after crossing link {j}'s walk ended "
+                               f"< {need:.1f}s", phases)
+                continue
+            if state[j] in _YELLOW:
+                self._flag(now, tls, "all-red-below-minimum", f"link {i} {state[i]} while conflicting link {j} "
+                                                              "is yellow", phases)
+            elif now - track.yellow_end[j] < rules.all_red - 1e-6:
+                self._flag(now, tls, "all-red-below-minimum",
+                           f"link {i} {state[i]} {now - track.yellow_end[j]:g}s after conflicting link {j}'s "
+                           f"yellow < {rules.all_red:g}s", phases)
 
-    def _flag(self, now: float, tls: str, kind: str, detail: str) -> None:
+    def _check_pairs(self, now: float, tls: str, state: str, phases) -> None:
+        conf = self._conf.get(tls)
+        if conf is None or not conf.foes:
+            return
+        key = (tls, state)
+        bad = self._bad_pairs.get(key)
+        if bad is None:
+            if len(state) < conf.n_links:
+                bad = []
+            else:
+                bad = [(a, b) for a, b in sorted(conf.foes) if state[a] in _GO and state[b] in _GO
+                       and not (self._yields(tls, state, a, b) or self._yields(tls, state, b, a))]
+            self._bad_pairs[key] = bad
+        if bad:
+            pairs = ", ".join(f"{a}{state[a]}/{b}{state[b]}" for a, b in bad[:4])
+            self._flag(now, tls, "conflicting-greens", f"conflicting links go together: {pairs}", phases)
+
+    def _flag(self, now: float, tls: str, kind: str, detail: str, phases=None) -> None:
         self.counts[kind] += 1
+        self.by_signal[(tls, kind)] += 1
+        if phases is not None and phases[0] is not None and phases[1] is not None:
+            self.by_phases[(tls, int(phases[0]), int(phases[1]), kind)] += 1
         if len(self.kept) < self._keep:
-            self.kept.append(Violation(now, tls, kind, detail))
+            ph = (int(phases[0]), int(phases[1])) if phases and phases[0] is not None and phases[1] is not None else None
+            self.kept.append(Violation(now, tls, kind, detail, ph))

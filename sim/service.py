@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,15 +59,25 @@ class SimConfig:
     sender: str = "sim"
     jpeg_quality: int = 90
     # the timing rules the actuator enforces (brain.timing.Timing; the brain must use the same)
-    yellow: float = 3.0
+    yellow: float | None = None
     all_red: float | None = None
     min_green: float = 5.0
     max_green: float = 120.0
     clearance: str = "fixed"
     walk: float = 7.0
     ped_speed: float = 1.2
+    profile: str = "mutcd"
+    protocol: str = "citybrain"
     trace: str = ""
     realtime: float = 0.0  # free-running live use: simulated seconds per wall second (0: as fast as it goes)
+    step_length: float | None = None
+    """SUMO's step (s): the scenario's own unless given; vision sensing needs one frame per step,
+    so there it is ``1 / fps`` unless given."""
+    net: str = ""
+    routes: tuple[str, ...] = ()
+    additional: tuple[str, ...] = ()
+    progress: bool = False
+    """Print the simulated time every simulated minute on stderr, as ``citybrain run`` does."""
 
 
 class RemoteBrain(Controller):
@@ -262,9 +273,19 @@ def run_sim(cfg: SimConfig) -> dict:
         for h in hooks:
             h(backend)
 
+    step = cfg.step_length if cfg.step_length is not None else (1.0 / cfg.fps if cfg.sensing == "vision" else None)
+    sc = (load_scenario(net=cfg.net, routes=cfg.routes, additional=cfg.additional) if cfg.net
+          else load_scenario(cfg.scenario))
+    t0 = time.perf_counter()
+
+    def progress(done: float, total: float) -> None:
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        print(f"{sc.name} x {remote.controller or 'brain'}: {done:.0f}/{total:.0f} s simulated ({rate:.0f}x real time)",
+              file=sys.stderr, flush=True)
+
     try:
-        rec = run_scenario(load_scenario(cfg.scenario), remote, seed=cfg.seed, timing=timing, end=cfg.end,
-                           extra=["--step-length", f"{1.0 / cfg.fps:g}"], on_step=on_step)
+        rec = run_scenario(sc, remote, seed=cfg.seed, timing=timing, end=cfg.end, step_length=step,
+                           on_step=on_step, progress=progress if cfg.progress else None)
         d = rec.to_dict()
     finally:
         remote.close()

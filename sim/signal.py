@@ -27,43 +27,41 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from brain.model import GreenPhase, is_green, keeps_green
 from brain.timing import Crosswalks, Timing
+from sim.program import transition_states
 
-__all__ = ["SignalMachine", "transition_states"]
+__all__ = ["SignalMachine", "transition_states", "generated_transitions"]
 
-
-def transition_states(src: str, dst: str, crossings: frozenset[int] = frozenset()) -> tuple[str, str]:
-    """Yellow and all-red states for a switch from green state ``src`` to ``dst``.
-
-    A link green in ``src`` but not in ``dst`` shows yellow, then red; so does a link that loses
-    its priority (``G`` in ``src``, ``g`` in ``dst``: a protected turn becoming permissive while
-    the opposing traffic may get green, the yellow arrow of signal practice). A link green in both
-    otherwise keeps its ``src`` character throughout; every other link keeps its ``src`` character
-    in yellow and shows red (or its stop sign ``s``) in all-red. A pedestrian crossing (link index
-    in ``crossings``) whose walk ends is red in both (pedestrians get no yellow).
-    """
-    if len(src) != len(dst):
-        raise ValueError(f"states differ in length: {len(src)} vs {len(dst)}")
-    yellow = []
-    red = []
-    for i, (a, b) in enumerate(zip(src, dst)):
-        if keeps_green(a, b):
-            yellow.append(a)
-            red.append(a)
-        elif is_green(a) and i in crossings:
-            yellow.append("r")
-            red.append("r")
-        elif is_green(a):
-            yellow.append("y")
-            red.append("r")
-        else:
-            yellow.append(a)
-            red.append("s" if a == "s" else "r")
-    return "".join(yellow), "".join(red)
+Transitions = Mapping[tuple[int, int], Sequence[tuple[str, float]]]
+"""Per switch ``(from phase, to phase)``: the intervals shown between the two greens, each
+``(state, seconds)`` (yellow, all-red, any intermediate green of the program's own transition)."""
 
 
-_GREEN, _YELLOW, _ALL_RED, _PED_CLEAR = 0, 1, 2, 3
+def generated_transitions(phases: Sequence[GreenPhase], yellow: float, all_red: float,
+                          crossings: frozenset[int] = frozenset(),
+                          permissive_needs_yellow: bool = True) -> dict[tuple[int, int], tuple[tuple[str, float], ...]]:
+    """Yellow then all-red for every switch (see :func:`sim.program.transition_states`); a switch
+    that stops no link has none."""
+    out = {}
+    for i, a in enumerate(phases):
+        for j, b in enumerate(phases):
+            if i == j:
+                continue
+            ys, rs = transition_states(a.state, b.state, crossings, permissive_needs_yellow)
+            if ys == a.state and rs == a.state:
+                out[(i, j)] = ()
+                continue
+            seq = [(ys, yellow)] if ys != a.state else []
+            if all_red > 0:
+                seq.append((rs, all_red))
+            out[(i, j)] = tuple(seq)
+    return out
+
+
+_GREEN, _CHANGE, _PED_CLEAR = 0, 1, 3
 
 
 class SignalMachine:
@@ -73,9 +71,13 @@ class SignalMachine:
         phases: the intersection's green phases.
         timing: the rules to enforce.
         now: simulation time the machine starts at; it starts in phase 0, green.
-        all_red: all-red time to insert (used when ``timing.all_red`` is ``None``).
+        all_red: all-red time to insert (used when ``timing.all_red`` is ``None`` and no
+            ``transitions`` are given).
         initial_phase: phase to start in.
         crossings: the pedestrian crossings, ``(link index, length m)`` (see the module doc).
+        transitions: the intervals of every switch (:data:`Transitions`), e.g. from
+            :func:`sim.program.plan_transitions`; ``None``: yellow and all-red (``timing.yellow``,
+            or the profile's minimum yellow where it is unset).
     """
 
     def __init__(
@@ -86,24 +88,34 @@ class SignalMachine:
         all_red: float = 0.0,
         initial_phase: int = 0,
         crossings: tuple[tuple[int, float], ...] | list[tuple[int, float]] = (),
+        transitions: Transitions | None = None,
     ) -> None:
         if not phases:
             raise ValueError("a signal needs at least one green phase")
         self._phases = tuple(phases)
         self._timing = timing
-        self._all_red = timing.all_red if timing.all_red is not None else all_red
+        self._permissive_needs_yellow = timing.permissive_needs_yellow
         self._phase = initial_phase
         self._target = initial_phase
         self._mode = _GREEN
         self._since = now  # when the current mode began
-        self._until = now  # when the current transition mode ends
+        self._until = now  # when the current interval ends
         self._cross = Crosswalks([p.state for p in self._phases], crossings, timing)
         self._crossings = frozenset(self._cross.clearance)
-        self._states = {(i, j): transition_states(a.state, b.state, self._crossings)
-                        for i, a in enumerate(self._phases)
-                        for j, b in enumerate(self._phases) if i != j}
+        if transitions is None:
+            yellow = timing.yellow if timing.yellow is not None else timing.rules.min_yellow
+            transitions = generated_transitions(self._phases, yellow,
+                                                timing.all_red if timing.all_red is not None else all_red,
+                                                self._crossings, self._permissive_needs_yellow)
+        missing = [(i, j) for i in range(len(phases)) for j in range(len(phases)) if i != j and (i, j) not in transitions]
+        if missing:
+            raise ValueError(f"no transition given for switches {missing[:3]}")
+        self._steps = {k: tuple((st, float(d)) for st, d in v if d > 0) for k, v in transitions.items()}
+        self._lost = {k: sum(d for _, d in v) for k, v in self._steps.items()}
+        self._step = 0
         self._walk_end: dict[int, float] = {}  # when each crosswalk's last walk ended
         self.state = self._phases[initial_phase].state
+        self._green_since = [now if is_green(c) else float("-inf") for c in self.state]
         self.refused = 0
         """Requests refused because they would break a rule (counted, never applied)."""
         self.max_outs = 0
@@ -125,12 +137,24 @@ class SignalMachine:
         """Seconds the current green has been shown (0 during a transition)."""
         return now - self._since if self._mode == _GREEN else 0.0
 
+    def lost_time(self, src: int, dst: int) -> float:
+        """Seconds between green ``src`` and green ``dst`` (without pedestrian holds)."""
+        return self._lost[(src, dst)]
+
+    def _ending(self, phase: int) -> list[int]:
+        """Links the switch to ``phase`` stops (or takes priority from), as shown now."""
+        nxt = self._phases[phase].state
+        first = self._steps[(self._phase, phase)][0][0] if self._steps[(self._phase, phase)] else nxt
+        return [k for k, (a, b) in enumerate(zip(self.state, first))
+                if is_green(a) and not keeps_green(a, b, self._permissive_needs_yellow)]
+
     def request(self, now: float, phase: int) -> bool:
         """Ask for ``phase`` to be served. Returns True if a switch started.
 
         Keeping the current phase is always legal (until maximum green, see :meth:`tick`).
-        Switching is refused, and counted, during a transition or before minimum green, and so is
-        a phase the signal does not have (counted in :attr:`invalid` too).
+        Switching is refused, and counted, during a transition, and before every link it stops has
+        been green for the minimum green (a crosswalk's walk for the walk interval), and so is a
+        phase the signal does not have (counted in :attr:`invalid` too).
         """
         if not 0 <= phase < len(self._phases):
             self.refused += 1
@@ -142,27 +166,27 @@ class SignalMachine:
             return False
         if phase == self._phase:
             return False
-        need = self._timing.min_green
-        if self._cross and self._cross.ending(self._phase, phase):
-            need = max(need, self._timing.walk)
-        if now - self._since < need:
-            self.refused += 1
-            return False
+        ending_walks = self._cross.ending(self._phase, phase) if self._cross else frozenset()
+        for k in self._ending(phase):
+            need = self._timing.walk if k in ending_walks else self._timing.min_green
+            if k in self._crossings and k not in ending_walks:
+                continue
+            if now - self._green_since[k] < need - 1e-9:
+                self.refused += 1
+                return False
+        for c in ending_walks:
+            if now - self._green_since[c] < self._timing.walk - 1e-9:
+                self.refused += 1
+                return False
         self._start_switch(now, phase)
         return True
 
     def tick(self, now: float) -> str:
         """Advance to time ``now`` and return the state SUMO should show."""
-        if self._mode == _YELLOW and now >= self._until:
-            if self._all_red > 0:
-                self._mode, self._since, self._until = _ALL_RED, now, now + self._all_red
-                self.state = self._states[(self._phase, self._target)][1]
-            else:
-                self._enter_green(now)
-        elif self._mode == _ALL_RED and now >= self._until:
-            self._enter_green(now)
-        elif self._mode == _PED_CLEAR and now >= self._until:
-            self._start_yellow(now)
+        if self._mode == _CHANGE and now >= self._until - 1e-9:
+            self._next_step(now)
+        elif self._mode == _PED_CLEAR and now >= self._until - 1e-9:
+            self._start_steps(now)
         elif self._mode == _GREEN and len(self._phases) > 1 and now - self._since >= self._max_green():
             self.max_outs += 1
             self._start_switch(now, (self._phase + 1) % len(self._phases))
@@ -175,6 +199,12 @@ class SignalMachine:
             return max(self._timing.max_green, self._timing.walk)
         return self._timing.max_green
 
+    def _show(self, now: float, state: str) -> None:
+        for k, (a, b) in enumerate(zip(self.state, state)):
+            if is_green(b) and not is_green(a):
+                self._green_since[k] = now
+        self.state = state
+
     def _start_switch(self, now: float, phase: int) -> None:
         self._target = phase
         self.switches += 1
@@ -183,20 +213,32 @@ class SignalMachine:
             ending = self._cross.ending(self._phase, phase)
             for c in ending:
                 self._walk_end[c] = now
-            hold = self._cross.hold(self._phase, phase, now, self._timing.yellow + self._all_red, self._walk_end)
+            hold = self._cross.hold(self._phase, phase, now, self._lost[(self._phase, phase)], self._walk_end)
             if hold > 1e-9:
                 self._mode, self._since, self._until = _PED_CLEAR, now, now + hold
-                self.state = "".join("r" if k in ending else ch for k, ch in enumerate(self._phases[self._phase].state))
+                self._show(now, "".join("r" if k in ending else ch
+                                        for k, ch in enumerate(self._phases[self._phase].state)))
                 return
-        self._start_yellow(now)
+        self._start_steps(now)
 
-    def _start_yellow(self, now: float) -> None:
-        self._mode, self._since, self._until = _YELLOW, now, now + self._timing.yellow
-        self.state = self._states[(self._phase, self._target)][0]
+    def _start_steps(self, now: float) -> None:
+        self._mode, self._since, self._step = _CHANGE, now, -1
+        self._next_step(now)
+
+    def _next_step(self, now: float) -> None:
+        """Show the next interval of the transition under way, or its target green."""
+        steps = self._steps[(self._phase, self._target)]
+        self._step += 1
+        if self._step >= len(steps):
+            self._enter_green(now)
+            return
+        state, dur = steps[self._step]
+        self._until = now + dur  # from when it is shown: an interval is never cut by the step length
+        self._show(now, state)
 
     def _enter_green(self, now: float) -> None:
         self._phase = self._target
         self._mode, self._since = _GREEN, now
-        self.state = self._phases[self._phase].state
+        self._show(now, self._phases[self._phase].state)
         for c in [c for c in self._walk_end if is_green(self.state[c])]:
             del self._walk_end[c]  # a new walk: its clearance starts again when it ends

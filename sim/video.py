@@ -28,7 +28,7 @@ def render_videos(scenario: str, out: Path, *, seconds: float = 60.0, fps: float
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     step = 1.0 / fps
-    with SumoBackend(load_scenario(scenario), seed=seed, extra=["--step-length", f"{step:g}"]) as b:
+    with SumoBackend(load_scenario(scenario), seed=seed, step_length=step) as b:
         ts = b.ts
         net, _ = b.network()
         cams = place_cameras(ts, [x.id for x in net.intersections], mode=mode)

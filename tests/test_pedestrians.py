@@ -11,15 +11,20 @@ from brain.controllers.webster import Webster
 from brain.model import GreenPhase, Intersection, Network
 from brain.timing import Crosswalks, Timing
 from sim.program import ProgramPhase, green_phases, merge_walk_phases
-from sim.safety import SafetyMonitor, SafetyRules
+from sim.safety import Conflicts, SafetyMonitor, SafetyRules
 from sim.signal import SignalMachine
 
 # two vehicle phases; link 4 is a 12 m crosswalk beside phase 0's movements (10 s clearance at 1.2 m/s)
 PHASES = (GreenPhase(0, "GGrrG"), GreenPhase(1, "rrGGr"))
 CROSS = ((4, 12.0),)
 TIMING = Timing(yellow=3.0, all_red=1.0, min_green=5.0, walk=7.0, ped_speed=1.2)
-RULES = SafetyRules((frozenset({0, 1, 4}), frozenset({2, 3})), min_green=5.0, min_yellow=3.0, all_red=1.0,
-                    crossings=((4, 10.0),), walk=7.0)
+RULES = SafetyRules(min_green=5.0, min_yellow=3.0, all_red=1.0, walk=7.0, ped_speed=1.2)
+# what SUMO's matrices would say: phase 0's links cross phase 1's, and the crosswalk crosses phase 1's
+CONF = Conflicts.of_pairs(5, foes=[(0, 2), (0, 3), (1, 2), (1, 3), (4, 2), (4, 3)], crossings={4: 12.0})
+
+
+def monitor(rules=RULES, conf=CONF):
+    return SafetyMonitor({"J": rules}, {"J": conf})
 
 
 def drive(machine, requests, until):
@@ -44,7 +49,7 @@ def test_walk_then_clearance_before_any_conflicting_green():
     # don't walk at once with the vehicles still green, for 10 - 3 - 1 = 6 s; then yellow, all-red
     assert shown == [(0.0, "GGrrG"), (7.0, "GGrrr"), (13.0, "yyrrr"), (16.0, "rrrrr"), (17.0, "rrGGr")]
     assert m.refused == 2  # both asks at 5 s
-    mon = SafetyMonitor({"J": RULES})
+    mon = monitor()
     for t, s in shown:
         mon.observe(t, "J", s)
     assert mon.violations == 0, mon.kept
@@ -66,17 +71,17 @@ def test_max_green_also_times_the_pedestrian_clearance():
 
 @pytest.mark.parametrize("states,kind,count", [
     # the actuator without pedestrian rules: walk ended with the vehicles' minimum (5 s) ...
-    ([(0, "rrrrr"), (1, "GGrrG"), (6, "yyrry"), (9, "rrrrr"), (10, "rrGGr")], "short-walk", 1),
+    ([(0, "rrrrr"), (1, "GGrrG"), (6, "yyrry"), (9, "rrrrr"), (10, "rrGGr")], "walk-below-minimum", 1),
     # ... and the crossing's yellow + all-red (4 s) as its clearance, before links 2 and 3 go green
-    ([(0, "GGrrG"), (7, "yyrry"), (10, "rrrrr"), (11, "rrGGr")], "ped-clearance", 2),
-    ([(0, "GGrrG"), (7, "GGrrr"), (13, "yyrrr"), (16, "rrrrr"), (16.5, "rrGGr")], "ped-clearance", 2),
+    ([(0, "GGrrG"), (7, "yyrry"), (10, "rrrrr"), (11, "rrGGr")], "ped-clearance-below-minimum", 2),
+    ([(0, "GGrrG"), (7, "GGrrr"), (13, "yyrrr"), (16, "rrrrr"), (16.5, "rrGGr")], "ped-clearance-below-minimum", 2),
 ])
 def test_monitor_flags_pedestrian_breaches(states, kind, count):
-    mon = SafetyMonitor({"J": RULES})
+    mon = monitor()
     for t, s in states:
         mon.observe(float(t), "J", s)
     assert mon.counts[kind] == count, mon.kept
-    assert mon.counts["green-to-red"] == 0  # a crosswalk's walk may end straight into don't walk
+    assert mon.counts["no-yellow-before-red"] == 0  # a crosswalk's walk may end straight into don't walk
 
 
 def test_program_with_crossings_merges_the_clearance_phase():
@@ -124,12 +129,13 @@ def test_crosswalk_network_and_its_timing_findings(tmp_path):
         assert x.n_phases == 4
     out = tmp_path / "found.json"
     # the 11 s pedestrian phase + yellow before the protected left turns across the crosswalk leave
-    # 14 s: enough at 1.2 m/s, not at 0.9
+    # 14 s: enough at 1.2 m/s, not at 0.9 (each protected left crosses one crosswalk, SUMO's
+    # matrices say: one finding per walk)
     assert main(["check-timing", "--scenario", "crosswalk", "--ped-speed", "0.9", "--json", str(out)]) == 4
-    rules = [f["rule"] for f in json.loads(out.read_text())]
-    assert rules.count("pedestrian clearance at 0.9 m/s") == 4  # two crosswalks per walk, two walks
+    found = [f for f in json.loads(out.read_text()) if f["rule"] == "ped-clearance-below-minimum"]
+    assert len(found) == 2 and {f["phases"][1] for f in found} == {3, 8}
     main(["check-timing", "--scenario", "crosswalk", "--json", str(out)])
-    assert not any("pedestrian" in f["rule"] for f in json.loads(out.read_text()))
+    assert not any("ped" in f["rule"] or "walk" in f["rule"] for f in json.loads(out.read_text()))
     assert main(["check-timing", "--scenario", "crosswalk", "--ped-speed", "0"]) == 2  # one line, no traceback
 
 
@@ -151,8 +157,7 @@ def test_a_switch_to_a_phase_without_conflicts_carries_the_clearance_over():
     # asked at 12 s, phase 1 holds 1 s more (12 + 1 + 3 + 1 = 17 = the walk's end at 7 s + 10 s)
     assert shown == [(0.0, "GGrrG"), (7.0, "yGrrr"), (10.0, "rGrrr"), (13.0, "ryrrr"), (16.0, "rrrrr"),
                      (17.0, "rrGGr")]
-    rules = SafetyRules(tuple(frozenset(p.green_links) for p in phases), 1.0, 3.0, 1.0, ((4, 10.0),), 7.0)
-    mon = SafetyMonitor({"J": rules})
+    mon = monitor(SafetyRules(min_green=1.0, min_yellow=3.0, all_red=1.0, walk=7.0))
     for when, state in shown:
         mon.observe(when, "J", state)
     assert mon.violations == 0, mon.kept
@@ -195,12 +200,12 @@ def test_a_link_that_yields_beside_the_walk_waits_for_the_clearance_to_gain_prio
     shown = drive(SignalMachine(phases, TIMING, 0.0, crossings=CROSS), {10.0: 1}, 30.0)
     gains = next(t for t, s in shown if s[1] == "G")
     assert gains >= 10.0 + 10.0  # the 12 m crossing's 10 s clearance from the walk's end at 10 s
-    rules = SafetyRules((frozenset({0, 1, 4}), frozenset({1})), 5.0, 3.0, 1.0, ((4, 10.0),), 7.0,
-                        tuple(p.state for p in phases))
-    mon = SafetyMonitor({"J": rules})
+    # SUMO's matrices: link 1 crosses the crosswalk and gives way to it
+    mon = monitor(conf=Conflicts.of_pairs(5, foes=[(1, 4)], yields=[(1, 4)], crossings={4: 12.0}))
     for t, s in shown:
         mon.observe(t, "J", s)
-    assert mon.violations == 0
+    assert mon.violations == 0, mon.kept
+    mon = monitor(conf=Conflicts.of_pairs(5, foes=[(1, 4)], yields=[(1, 4)], crossings={4: 12.0}))
     for t, s in [(0.0, "GgrrG"), (10.0, "Ggrrr"), (12.0, "yGrrr")]:  # priority 2 s after the walk ended
         mon.observe(t, "J", s)
-    assert mon.counts["ped-clearance"] == 1
+    assert mon.counts["ped-clearance-below-minimum"] == 1

@@ -27,7 +27,7 @@ NET = '<net-file value="x.net.xml"/>'
 
 
 @pytest.mark.parametrize("setup,needle", [
-    (lambda d: None, "no .sumocfg file in this folder"),
+    (lambda d: None, "no SUMO configuration and no network"),
     (lambda d: write_cfg(d), "names no <net-file>"),
     (lambda d: write_cfg(d, NET), "x.net.xml: net-file named in x.sumocfg does not exist"),
     (lambda d: (write_cfg(d, NET), (d / "x.net.xml").write_text("<net><edge")), "x.net.xml: net-file is not valid XML"),

@@ -118,9 +118,10 @@ def test_ten_thousand_fuzzed_messages_are_rejected_and_counted_by_a_live_brain(t
         _wait_for(lambda: metric("citybrain_messages_rejected_total") >= 10_000, 60, "10,000 rejections")
         assert metric("citybrain_messages_rejected_total") == 10_000
         # still serving: a valid status with detector readings gets a decision
-        from brain.service import _network
+        from brain.service import ServeConfig, _network
+        from brain.timing import Timing
 
-        n = _network("single").n_lanes
+        n = _network(ServeConfig(scenario="single"), Timing()).n_lanes
         zeros = [0.0] * n
         push.send(encode("status", "sim", 1, 10.0, {"step": 1, "phase": [0], "green": [10.0], "in_transition": [False],
                                                    "readings": {"vehicles": zeros, "halting": zeros,
