@@ -62,7 +62,8 @@ def _approach_metrics(run: dict) -> list[dict]:
                 left += e.get("left", 0.0)
         delay = loss / left if left > 0 else 0.0
         volume = a["crossed"] / hours
-        cap = SAT_PER_LANE * max(a["n_lanes"], 1) * a["green_share"]
+        # signalised lanes for their green share, lanes the signal does not control all the time
+        cap = SAT_PER_LANE * (max(a["n_lanes"], 1) * a["green_share"] + a.get("free_lanes", 0))
         vc = volume / cap if cap > 0 else float("inf")
         q95 = percentile_queue(q[:, k]) if len(q) else 0.0
         storage = max(a["storage_m"], 1.0)

@@ -18,6 +18,8 @@ class Profile:
     Attributes:
         name: ``mutcd`` (US practice, the default) or ``eu``.
         min_yellow: the shortest yellow allowed (s); a program's shorter yellows are raised to it.
+        max_yellow: the longest (s; the MUTCD's 3-6 s): longer yellows, which drivers learn to
+            take as green, are cut to it.
         min_all_red: the shortest all-red after a yellow (s; 0: the program decides).
         permissive_needs_yellow: a protected turn (``G``) that becomes permissive (``g``) shows
             yellow first (the MUTCD's yellow arrow); under ``eu`` it may change directly.
@@ -27,11 +29,12 @@ class Profile:
     min_yellow: float
     min_all_red: float
     permissive_needs_yellow: bool
+    max_yellow: float = 6.0
 
 
 PROFILES = {
-    "mutcd": Profile("mutcd", 3.0, 0.0, True),
-    "eu": Profile("eu", 3.0, 0.0, False),
+    "mutcd": Profile("mutcd", 3.0, 0.0, True, 6.0),
+    "eu": Profile("eu", 3.0, 0.0, False, 6.0),
 }
 """The named timing profiles."""
 

@@ -18,7 +18,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -256,7 +256,7 @@ def run_scenario(
     )
     rec.warnings = _warnings(rec, state, scenario)
     for w in rec.warnings:
-        log.warning("%s under %s (seed %d): %s", scenario.name, ctrl.name, seed, w)
+        log.info("%s under %s (seed %d): %s", scenario.name, ctrl.name, seed, w)
     invalid = sum(m.invalid for m in state.machines)
     if invalid:
         log.warning("%s asked %d times for a phase a signal does not have (refused)", ctrl.name, invalid)
@@ -270,7 +270,7 @@ def run_scenario(
 
 def _warnings(rec: RunRecord, state: _Loop, scenario: Scenario) -> list[str]:
     """Why the record's figures may not be trusted, one line each."""
-    out = []
+    out = list(state.notes)
     if state.network is not None and not state.network.intersections:
         out.append("no signal with two or more green phases: nothing was controlled (the figures are the "
                    "scenario's own programs)")
@@ -309,6 +309,7 @@ class _Loop:
         self._queue_steps = 0
         self.gridlock: GridlockWatch | None = None
         self._static: list[dict] = []
+        self.notes: list[str] = []
         self._backlog_max: dict[str, int] = {}
         self._backlog_end: dict[str, int] = {}
 
@@ -321,16 +322,24 @@ class _Loop:
         b, timing = self.backend, self.timing
         network, programs = b.network(timing)
         native = isinstance(self.controller, NativeController)
-        if not native:
-            self.driven = {x.id for x in network.intersections}
         crossings = {t: frozenset(i for i, _ in b.crossings(t)) for t in programs}
         ite = {t: b.ite(t) for t in programs} if timing.clearance == "ite" else {}
         conflicts = read_conflicts(b.scenario.net, programs)
         # what SUMO's own programs show, as written, judged by the profile (the programs' findings)
-        judged = {t: native_monitor_rules(Timing(**{**asdict(timing), "protocol": "citybrain"}), p, crossings[t],
-                                          ite.get(t)) for t, p in programs.items()}
-        self._static = program_findings({t: p for t, p in programs.items() if t not in self.driven}
-                                        if native else programs, judged, conflicts)
+        as_written = replace(timing, protocol="citybrain")
+        judged = {t: native_monitor_rules(as_written, p, crossings[t], ite.get(t)) for t, p in programs.items()}
+        self._static = program_findings(programs, judged, conflicts)
+        if not native:
+            # a signal whose own greens conflict by SUMO's right-of-way data cannot be driven safely
+            # through them: it keeps its own program, and what it shows is the program's
+            unsafe = {f["tls"]: f["detail"] for f in self._static if f["rule"] == "conflicting-greens"}
+            keep = tuple(x for x in network.intersections if x.id not in unsafe)
+            for x in network.intersections:
+                if x.id in unsafe:
+                    self.notes.append(f"signal {x.id}: its program's own greens conflict by SUMO's right-of-way "
+                                      f"data ({unsafe[x.id]}); left on its own program")
+            network = replace(network, intersections=keep)
+            self.driven = {x.id for x in keep}
         running: dict[str, list[ProgramPhase]] = {}
         for t, prog in programs.items():
             if t in self.driven:

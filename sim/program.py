@@ -26,6 +26,7 @@ profile's minimum is raised to it, an explicit ``--yellow``/``--all-red`` replac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -227,16 +228,16 @@ def plan_transitions(greens: Sequence[GreenPhase], program: Sequence[ProgramPhas
                      yellow: float | None, all_red: float | None, min_yellow: float, min_all_red: float,
                      keep_program: bool = True, permissive_needs_yellow: bool = True,
                      crossings: frozenset[int] = frozenset(), min_green: float = 0.0,
-                     ) -> dict[tuple[int, int], tuple[tuple[str, float], ...]]:
+                     max_yellow: float = math.inf) -> dict[tuple[int, int], tuple[tuple[str, float], ...]]:
     """Every transition between the green phases, as ``(state, seconds)`` intervals, under the
     applied rules.
 
     ``yellow``/``all_red``: an explicit time for every yellow / all-red (``None``: the program's
-    own for that transition, raised to ``min_yellow`` / ``min_all_red``; for a switch the program
-    never makes, the longest the program shows at the signal). ``keep_program``: use the program's
-    own transitions where they are legal (:func:`illegal_reason`).
+    own for that transition, raised to ``min_yellow`` / ``min_all_red`` and cut to ``max_yellow``;
+    for a switch the program never makes, the longest the program shows at the signal).
+    ``keep_program``: use the program's own transitions where they are legal (:func:`illegal_reason`).
     """
-    longest_y = max(yellow_time(program, default=min_yellow), min_yellow)
+    longest_y = min(max(yellow_time(program, default=min_yellow), min_yellow), max_yellow)
     longest_r = max(all_red_time(program), min_all_red)
     gen_y = yellow if yellow is not None else longest_y
     gen_r = all_red if all_red is not None else longest_r
@@ -249,7 +250,7 @@ def plan_transitions(greens: Sequence[GreenPhase], program: Sequence[ProgramPhas
             steps = own.get((i, j))
             if steps is not None and illegal_reason(a.state, steps, b.state, crossings, permissive_needs_yellow,
                                                     min_green) is None:
-                out[(i, j)] = _resolve(steps, a.state, b.state, yellow, all_red, min_yellow, min_all_red, crossings)
+                out[(i, j)] = _resolve(steps, yellow, all_red, min_yellow, min_all_red, max_yellow)
                 continue
             ys, rs = transition_states(a.state, b.state, crossings, permissive_needs_yellow)
             if ys == a.state and rs == a.state:  # nothing stops: the new greens start at once
@@ -262,19 +263,21 @@ def plan_transitions(greens: Sequence[GreenPhase], program: Sequence[ProgramPhas
     return out
 
 
-def _resolve(steps: Sequence[Step], src: str, dst: str, yellow: float | None, all_red: float | None,
-             min_yellow: float, min_all_red: float, crossings: frozenset[int]) -> tuple[tuple[str, float], ...]:
-    items = _retime([(s.state, s.duration, s.kind) for s in steps], yellow, all_red, min_yellow, min_all_red)
+def _resolve(steps: Sequence[Step], yellow: float | None, all_red: float | None, min_yellow: float,
+             min_all_red: float, max_yellow: float = math.inf) -> tuple[tuple[str, float], ...]:
+    items = _retime([(s.state, s.duration, s.kind) for s in steps], yellow, all_red, min_yellow, min_all_red,
+                    max_yellow)
     return tuple((st, d) for st, d, _ in items)
 
 
 def _retime(items: list[tuple[str, float, str]], yellow: float | None, all_red: float | None, min_yellow: float,
-            min_all_red: float) -> list[tuple[str, float, str]]:
+            min_all_red: float, max_yellow: float = math.inf) -> list[tuple[str, float, str]]:
     """Time each group of consecutive yellow intervals and the red intervals right after it.
 
     Yellow: with an explicit ``yellow`` the group is scaled so that its longest yellow (per link,
-    across the group's intervals) lasts ``yellow``; otherwise every link's yellow is raised to
-    ``min_yellow`` where shorter (the interval where it ends is lengthened). All-red: the red
+    across the group's intervals) lasts ``yellow``; otherwise a group whose longest yellow exceeds
+    ``max_yellow`` is scaled down to it, and every link's yellow is raised to ``min_yellow`` where
+    shorter (the interval where it ends is lengthened). All-red: the red
     intervals after the group are scaled to ``all_red``, or raised to ``min_all_red``; where there
     are none and the rules ask for an all-red, one is inserted."""
     out = list(items)
@@ -287,7 +290,7 @@ def _retime(items: list[tuple[str, float, str]], yellow: float | None, all_red: 
         while j < len(out) and out[j][2] == "yellow":
             j += 1
         states = [st for st, _, _ in out[i:j]]
-        durs = _yellow_group([d for _, d, _ in out[i:j]], states, yellow, min_yellow)
+        durs = _yellow_group([d for _, d, _ in out[i:j]], states, yellow, min_yellow, max_yellow)
         out[i:j] = [(st, d, "yellow") for st, d in zip(states, durs)]
         k = j
         while k < len(out) and out[k][2] == "red":
@@ -306,7 +309,8 @@ def _retime(items: list[tuple[str, float, str]], yellow: float | None, all_red: 
     return out
 
 
-def _yellow_group(durs: list[float], states: list[str], yellow: float | None, min_yellow: float) -> list[float]:
+def _yellow_group(durs: list[float], states: list[str], yellow: float | None, min_yellow: float,
+                  max_yellow: float = math.inf) -> list[float]:
     """Durations of consecutive yellow intervals (see :func:`_retime`)."""
     durs = list(durs)
 
@@ -328,9 +332,11 @@ def _yellow_group(durs: list[float], states: list[str], yellow: float | None, mi
     found = spans()
     if not found:
         return durs
+    longest = max(sum(durs[a:b + 1]) for a, b in found)
     if yellow is not None:
-        longest = max(sum(durs[a:b + 1]) for a, b in found)
         return [d * yellow / longest for d in durs] if longest > 0 else [yellow] * len(durs)
+    if longest > max_yellow:
+        durs = [d * max_yellow / longest for d in durs]
     for a, b in found:
         short = min_yellow - sum(durs[a:b + 1])
         if short > 1e-9:
@@ -339,16 +345,18 @@ def _yellow_group(durs: list[float], states: list[str], yellow: float | None, mi
 
 
 def rewrite_clearances(program: Sequence[ProgramPhase], *, yellow: float | None, all_red: float | None,
-                       min_yellow: float, min_all_red: float, min_green: float = 0.0) -> list[ProgramPhase]:
+                       min_yellow: float, min_all_red: float, min_green: float = 0.0,
+                       max_yellow: float = math.inf) -> list[ProgramPhase]:
     """The program with its yellow and all-red phases timed by the applied rules, for SUMO to run
     (``fixed``, ``actuated``; see :func:`_retime`); everything else is run as written.
 
     The cycle keeps its length where it can, as a retimed plan does in practice: the seconds a
-    clearance gains are taken from the green just before it, down to ``min_green`` (so offsets
-    and the coordination between signals stay as the program has them)."""
+    clearance gains are taken from the green just before it, down to ``min_green``, and the seconds
+    it loses given to that green (so offsets and the coordination between signals stay as the
+    program has them)."""
     kinds = ["yellow" if p.is_yellow else ("red" if p.is_red else "green") for p in program]
     timed = _retime([(p.state, p.duration, k) for p, k in zip(program, kinds)], yellow, all_red, min_yellow,
-                    min_all_red)
+                    min_all_red, max_yellow)
     out: list[ProgramPhase] = []
     k = 0
     last_green: int | None = None
@@ -365,12 +373,12 @@ def rewrite_clearances(program: Sequence[ProgramPhase], *, yellow: float | None,
         else:  # an all-red the rules insert
             gained = d
             out.append(ProgramPhase(st, d, d, d))
-        if gained > 1e-9 and last_green is not None:
+        if last_green is not None and abs(gained) > 1e-9:
             g = out[last_green]
-            take = min(gained, max(g.duration - max(min_green, 0.0), 0.0))
-            if take > 1e-9:
-                out[last_green] = ProgramPhase(g.state, g.duration - take, min(g.min_dur, g.duration - take),
-                                               g.max_dur)
+            take = min(gained, max(g.duration - max(min_green, 0.0), 0.0))  # negative: seconds given back
+            if abs(take) > 1e-9:
+                top = None if g.max_dur is None else max(g.max_dur - take, g.duration - take)
+                out[last_green] = ProgramPhase(g.state, g.duration - take, min(g.min_dur, g.duration - take), top)
     return out
 
 

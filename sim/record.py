@@ -2,7 +2,8 @@
 
 :class:`Recorder` rides on the run loop (``on_step``) and keeps, per signalised approach (the
 incoming edge of a signal): halted vehicles in its 200 m zone (sampled), the share of time it
-showed green, vehicles that crossed its stop line, and SUMO's edge data (time loss per vehicle,
+showed green, vehicles that crossed its stop line (on any of its lanes: a lane change is no
+crossing, :meth:`sim.backend.SumoBackend.edge_departures`), and SUMO's edge data (time loss per vehicle,
 every ``period`` seconds, from an ``<edgeData>`` output it adds to the run). Per signal it keeps
 the timeline of what was shown (each green phase, yellow, red), and along a corridor (a chain of
 signalised edges) the vehicles' positions for a time-space diagram. :meth:`Recorder.save`
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import traci.constants as tc
+
+from brain.model import GREEN_CHARS, YELLOW_CHARS
 
 __all__ = ["Recorder", "read_edgedata"]
 
@@ -98,19 +101,23 @@ class Recorder:
                     lanes.add(index[ln])
                 lk.add(k)
             for e, (lanes, lk) in sorted(by_edge.items()):
-                storage = sum(ts.lane.getLength(self.lanes[i]) for i in lanes)
+                n_all = ts.edge.getLaneNumber(e)
+                storage = sum(ts.lane.getLength(f"{e}_{k}") for k in range(n_all))
                 self.approaches.append({"tls": t, "edge": e, "lanes": sorted(lanes), "links": sorted(lk),
-                                        "n_lanes": len(lanes), "storage_m": storage,
+                                        "n_lanes": len(lanes), "free_lanes": max(n_all - len(lanes), 0),
+                                        "storage_m": storage,
                                         "speed": max(ts.lane.getMaxSpeed(self.lanes[i]) for i in lanes) if lanes else 13.9})
-            prog = ts.trafficlight.getAllProgramLogics(t)
-            phases = prog[0].phases if prog else []
-            self.greens[t] = [frozenset(i for i, c in enumerate(p.state) if c in "Gg") for p in phases
-                              if any(c in "Gg" for c in p.state) and not any(c in "yY" for c in p.state)]
+            current = ts.trafficlight.getProgram(t)
+            logic = next((lg for lg in ts.trafficlight.getAllProgramLogics(t) if lg.programID == current), None)
+            phases = logic.phases if logic else []
+            self.greens[t] = [frozenset(i for i, c in enumerate(p.state) if c in GREEN_CHARS) for p in phases
+                              if any(c in GREEN_CHARS for c in p.state) and not any(c in YELLOW_CHARS for c in p.state)]
         na = len(self.approaches)
         self.queue: list[list[float]] = []
         self.green_steps = np.zeros(na)
         self.steps = 0
-        self.depart0 = None
+        self._left0: dict[str, int] | None = None
+        self._left: dict[str, int] = {}
         self.timeline: dict[str, list[list]] = {t: [] for t in self.tls}
         self.corridor = self._find_corridor(ts) if self.want_corridor else []
         self.traj: list[tuple[float, str, float]] = []
@@ -168,14 +175,14 @@ class Recorder:
                 tl[-1][1] = now
             else:
                 tl.append([now, now, kind])
+        self._left = b.edge_departures()
+        if self._left0 is None:
+            self._left0 = dict(self._left)
         if now >= self._next_sample:
             self._next_sample = now + self.sample_s
             r = b.read()
-            if self.depart0 is None:
-                self.depart0 = r.departures.copy()
             self.samples_t.append(now)
             self.queue.append([float(r.halting[a["lanes"]].sum()) for a in self.approaches])
-            self._departures = r.departures.copy()
             if self.corridor:
                 res = b.ts.edge.getAllSubscriptionResults()
                 for e, base in self._corr_pos.items():
@@ -186,12 +193,13 @@ class Recorder:
         """Write everything recorded (and the run's record) to ``out/name``."""
         if not self._ready:
             raise RuntimeError("nothing recorded (the run did not start)")
-        dep = (self._departures - self.depart0) if self.depart0 is not None else np.zeros(len(self.lanes))
+        left0 = self._left0 or {}
         data = {
             "record": record or {},
             "period": self.period, "sample_s": self.sample_s, "steps": self.steps,
             "approaches": [dict(a, green_share=float(self.green_steps[k] / max(self.steps, 1)),
-                                crossed=float(dep[a["lanes"]].sum())) for k, a in enumerate(self.approaches)],
+                                crossed=float(self._left.get(a["edge"], 0) - left0.get(a["edge"], 0)))
+                           for k, a in enumerate(self.approaches)],
             "samples_t": self.samples_t, "queue": self.queue,
             "timeline": self.timeline, "corridor": self.corridor,
             "trajectories": [list(x) for x in self.traj[:200_000]],

@@ -64,7 +64,7 @@ def apply_rules(greens: Sequence[GreenPhase], program: Sequence[ProgramPhase], c
     trans = plan_transitions(greens, program, yellow=yellow, all_red=all_red, min_yellow=prof.min_yellow,
                              min_all_red=prof.min_all_red, keep_program=timing.protocol != "resco",
                              permissive_needs_yellow=timing.permissive_needs_yellow, crossings=crossings,
-                             min_green=timing.min_green)
+                             min_green=timing.min_green, max_yellow=prof.max_yellow)
     y_shown = max((d for steps in trans.values() for st, d in steps if any(is_yellow(c) for c in st)),
                   default=yellow if yellow is not None else prof.min_yellow)
     r_shown = max((d for steps in trans.values() for st, d in steps
@@ -85,7 +85,7 @@ def native_program(program: Sequence[ProgramPhase], timing: Timing,
     prof = timing.rules
     yellow, all_red = clearances(timing, ite)
     out = rewrite_clearances(program, yellow=yellow, all_red=all_red, min_yellow=prof.min_yellow,
-                             min_all_red=prof.min_all_red, min_green=timing.min_green)
+                             min_all_red=prof.min_all_red, min_green=timing.min_green, max_yellow=prof.max_yellow)
     same = len(out) == len(program) and all(a.state == b.state and abs(a.duration - b.duration) < 1e-9
                                             for a, b in zip(out, program))
     return None if same else out
@@ -95,7 +95,8 @@ def monitor_rules(timing: Timing, applied: Applied, ped_speed: float | None = No
     """The limits the monitor judges a controlled signal by."""
     return SafetyRules(min_green=timing.min_green, min_yellow=applied.floor_yellow, all_red=applied.floor_all_red,
                        walk=timing.walk, ped_speed=ped_speed or timing.ped_speed,
-                       permissive_needs_yellow=timing.permissive_needs_yellow)
+                       permissive_needs_yellow=timing.permissive_needs_yellow,
+                       max_yellow=max(timing.rules.max_yellow, applied.floor_yellow))
 
 
 def native_monitor_rules(timing: Timing, program: Sequence[ProgramPhase], crossings: frozenset[int],
@@ -109,6 +110,8 @@ def native_monitor_rules(timing: Timing, program: Sequence[ProgramPhase], crossi
                            permissive_needs_yellow=timing.permissive_needs_yellow)
     yellow, all_red = clearances(timing, ite)
     prof = timing.rules
-    return SafetyRules(min_green=timing.min_green, min_yellow=yellow if yellow is not None else prof.min_yellow,
+    floor = yellow if yellow is not None else prof.min_yellow
+    return SafetyRules(min_green=timing.min_green, min_yellow=floor,
                        all_red=all_red if all_red is not None else prof.min_all_red, walk=timing.walk,
-                       ped_speed=timing.ped_speed, permissive_needs_yellow=timing.permissive_needs_yellow)
+                       ped_speed=timing.ped_speed, permissive_needs_yellow=timing.permissive_needs_yellow,
+                       max_yellow=max(prof.max_yellow, floor))

@@ -14,6 +14,8 @@ applied rules, handed over as plain numbers (:class:`SafetyRules`). It counts ev
   the yellow arrow (``mutcd``; not ``eu``).
 - ``green-below-minimum``: a link's green ends (turns yellow) before the minimum green.
 - ``yellow-below-minimum``: a link's yellow ends before the minimum yellow.
+- ``yellow-above-maximum``: a link's yellow lasts longer than the maximum (drivers learn to take a
+  long yellow as green).
 - ``all-red-below-minimum``: a link starts going while a conflicting link is still yellow, or
   sooner than the all-red after that link's yellow ended (unless it yields to it).
 - ``conflicting-greens``: two conflicting links (foes in SUMO's matrix, from different approaches)
@@ -54,7 +56,7 @@ _YELLOW = frozenset("yY")
 _STOPPED = frozenset("rus")
 
 RULE_NAMES = ("no-yellow-before-red", "no-yellow-before-permissive", "green-below-minimum", "yellow-below-minimum",
-              "all-red-below-minimum", "conflicting-greens", "walk-below-minimum", "ped-clearance-below-minimum")
+              "yellow-above-maximum", "all-red-below-minimum", "conflicting-greens", "walk-below-minimum", "ped-clearance-below-minimum")
 """Every rule the monitor checks, by name."""
 
 
@@ -64,7 +66,7 @@ class SafetyRules:
 
     Attributes:
         min_green: shortest green a link may see before its yellow.
-        min_yellow: shortest yellow.
+        min_yellow: shortest yellow; max_yellow: longest.
         all_red: shortest time from a link's yellow ending to a conflicting link going.
         walk: shortest walk of a crossing.
         ped_speed: walking speed for the pedestrian clearance (crossing length / speed).
@@ -77,6 +79,7 @@ class SafetyRules:
     walk: float = 0.0
     ped_speed: float = 1.2
     permissive_needs_yellow: bool = True
+    max_yellow: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,12 @@ class Conflicts:
 
 
 def read_conflicts(net_file: Path, tls_ids: Iterable[str] | None = None) -> dict[str, Conflicts]:
-    """Every signal's conflicts from the network file (sumolib; gzipped files too)."""
+    """Every signal's conflicts from the network file (sumolib; gzipped files too).
+
+    A signal link may control several connections (lanes of one approach, or a turn and a
+    crosswalk on one head): two links conflict when any of their connections are foes at the same
+    junction from different approaches, and a link gives way to another only when each of its
+    conflicting connections gives way. A link is a crossing when all its connections are."""
     import sumolib
 
     net = sumolib.net.readNet(str(net_file), withPedestrianConnections=True, withInternal=True)
@@ -120,8 +128,8 @@ def read_conflicts(net_file: Path, tls_ids: Iterable[str] | None = None) -> dict
     for tls in net.getTrafficLights():
         if want is not None and tls.getID() not in want:
             continue
-        links: dict[int, tuple[object, int, object, str]] = {}
-        crossings: dict[int, float] = {}
+        links: dict[int, list[tuple[object, int, object, str]]] = {}
+        crossing_m: dict[int, list[float | None]] = {}
         n = 0
         for in_lane, out_lane, idx in tls.getConnections():
             n = max(n, idx + 1)
@@ -136,23 +144,22 @@ def read_conflicts(net_file: Path, tls_ids: Iterable[str] | None = None) -> dict
             j = node.getLinkIndex(conn)
             if j < 0:
                 continue
-            links[idx] = (node, j, conn, in_lane.getEdge().getID())
-            if out_lane.getEdge().getFunction() == "crossing":
-                crossings[idx] = float(out_lane.getLength())
+            links.setdefault(idx, []).append((node, j, conn, in_lane.getEdge().getID()))
+            is_cross = out_lane.getEdge().getFunction() == "crossing"
+            crossing_m.setdefault(idx, []).append(float(out_lane.getLength()) if is_cross else None)
+        crossings = {k: max(v) for k, v in crossing_m.items() if v and all(x is not None for x in v)}
         foes, yields = set(), set()
         ids = sorted(links)
         for x, a in enumerate(ids):
-            na, ja, ca, ea = links[a]
             for b in ids[x + 1:]:
-                nb, jb, cb, eb = links[b]
-                if na is not nb or ea == eb:
-                    continue  # another junction of a joined signal, or the same approach
-                if not (na.areFoes(ja, jb) or na.areFoes(jb, ja)):
-                    continue
+                pairs = [(ca, cb, na, ja, jb) for na, ja, ca, ea in links[a] for nb, jb, cb, eb in links[b]
+                         if na is nb and ea != eb and (na.areFoes(ja, jb) or na.areFoes(jb, ja))]
+                if not pairs:
+                    continue  # another junction of a joined signal, the same approach, or no crossing paths
                 foes.add((a, b))
-                if na.forbids(cb, ca):
+                if all(node.forbids(cb, ca) for ca, cb, node, _, _ in pairs):
                     yields.add((a, b))
-                if na.forbids(ca, cb):
+                if all(node.forbids(ca, cb) for ca, cb, node, _, _ in pairs):
                     yields.add((b, a))
         out[tls.getID()] = Conflicts(n, frozenset(foes), frozenset(yields), crossings)
     return out
@@ -271,6 +278,9 @@ class SafetyMonitor:
                                phases)
             elif old in _YELLOW and new not in _GO and held < rules.min_yellow - 1e-6:
                 self._flag(now, tls, "yellow-below-minimum", f"link {i} yellow {held:g}s < {rules.min_yellow:g}s",
+                           phases)
+            elif old in _YELLOW and held > rules.max_yellow + 1e-6:
+                self._flag(now, tls, "yellow-above-maximum", f"link {i} yellow {held:g}s > {rules.max_yellow:g}s",
                            phases)
             if is_go:
                 self._check_clearing(now, tls, track, state, i, foes, crossings, rules, phases)

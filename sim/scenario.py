@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sim.sumocfg import (ConfigError, catalogue, dropped_options, is_output, open_xml, option_names, parse_time,
-                         read_config)
+from sim.sumocfg import (ConfigError, additional_outputs, catalogue, dropped_options, is_output, open_xml,
+                         option_names, parse_time, read_config)
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "library_dir", "library_names", "unique_names",
            "is_sumo_config"]
@@ -319,11 +319,14 @@ def _notes(options: dict[str, str], where: Path) -> tuple[str, ...]:
                      "(citybrain drives SUMO itself)")
     gui = sorted(n for n in options if n in drop and n not in traci)
     if gui:
-        notes.append(f"{where.name}: {', '.join('<' + n + '>' for n in gui)} only matter to sumo-gui; "
-                     "ignored unless --gui")
+        notes.append(f"{where.name}: sumo-gui's {', '.join('<' + n + '>' for n in gui)} ignored (used with --gui)")
     outs = sorted(n for n, v in options.items() if v and is_output(n))
+    for a in _split(options.get("additional-files", "")):
+        files = additional_outputs(Path(a))
+        if files:
+            outs.append(f"{Path(a).name}: {', '.join(files[:3])}" + (" ..." if len(files) > 3 else ""))
     if outs:
-        notes.append(f"{where.name}: its outputs ({', '.join(outs)}) go to the run's folder, never the scenario's")
+        notes.append(f"{where.name}: its outputs ({'; '.join(outs)}) go to the run's folder, never the scenario's")
     if options.get("random", "false").lower() in ("true", "1", "on", "yes"):
         notes.append(f"{where.name}: <random> is replaced by the run's --seed (runs must be reproducible)")
     if options.get("time-to-teleport") not in (None, "", "-1"):

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["ConfigError", "OptionInfo", "catalogue", "read_config", "write_run_config", "sumo_binary", "sumo_env",
-           "parse_time", "open_xml", "OUTPUT_DIR", "dropped_options", "option_names", "is_output"]
+           "parse_time", "open_xml", "OUTPUT_DIR", "dropped_options", "option_names", "is_output",
+           "additional_outputs"]
 
 OUTPUT_DIR = "scenario-outputs"
 """Sub-folder of a run's folder that receives the scenario's own outputs."""
@@ -203,6 +204,17 @@ def write_run_config(options: Mapping[str, str], run_dir: Path, *, gui: bool = F
     path = run_dir / "run.sumocfg"
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def additional_outputs(path: Path) -> list[str]:
+    """The files an additional file has SUMO write (detector and edge-data ``file=``, ...)."""
+    try:
+        with open_xml(path) as f:
+            tree = ET.parse(f)
+    except (OSError, ET.ParseError, EOFError):
+        return []
+    return sorted({el.get(attr) for el in tree.getroot().iter() for attr, tags in _OUTPUT_ELEMENTS.items()
+                   if el.tag in tags and el.get(attr)})
 
 
 def _redirect_additional(path: Path, run_dir: Path) -> Path:
