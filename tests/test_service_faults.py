@@ -302,3 +302,26 @@ def test_a_sim_stopped_by_sigterm_keeps_what_it_measured(tmp_path):
     assert 900 <= rec["sim_s"] < 3600
     assert rec["throughput"] > 100 and rec["avg_delay_s"] > 0 and rec["safety_violations"] == 0
     assert rec["count_to_decision_ms_p50"] is None  # truth sensing: no counts (and no NaN in the JSON)
+
+
+@pytest.mark.parametrize("controller,step", [("mpc", 10.0), ("max-pressure", 10.0), ("greedy", 5.0)])
+def test_a_service_run_agrees_with_the_same_run_in_process(tmp_path, controller, step, capfd):
+    """The same controller, rules and ``--step`` give the same figures through the services:
+    the decision cadence (mpc's own 2 s, the others' --step) and SUMO's step length (the
+    scenario's own, 1 s) are the same, the record says which, and progress is printed as by
+    ``run``."""
+    from brain.cli_service import run_services
+    from brain.timing import Timing
+    from sim.loop import run_scenario
+    from sim.scenario import load_scenario
+
+    sc = load_scenario("single")
+    timing = Timing(step=step)
+    here = run_scenario(sc, controller, timing=timing, end=300.0)
+    there = run_services(sc, controller, "truth", end=300.0, out_dir=tmp_path, timing=timing)
+    assert there["exit_codes"] == {"brain": 0, "sim": 0}
+    assert there["decisions"] == here.decisions == 300 / (2.0 if controller == "mpc" else step)
+    assert there["avg_delay_s"] == pytest.approx(here.avg_delay_s, rel=1e-9)
+    assert there["switches"] == here.switches
+    assert there["provenance"]["step_length_s"] == here.provenance["step_length_s"] == 1.0
+    assert "single x " in capfd.readouterr().err and "300/300 s simulated" in (tmp_path / "sim.log").read_text()
