@@ -24,7 +24,7 @@ from brain.timing import Timing
 from sim.scenario import Scenario
 
 __all__ = ["Job", "run_jobs", "aggregate", "markdown_table", "write_results", "plain_sumo_record", "findings_by_rule",
-           "provenance_lines"]
+           "provenance_lines", "rules_text"]
 
 PLAIN = "plain-sumo"
 """Pseudo-controller: the scenario run by the ``sumo`` binary alone, to check our own fixed-time."""
@@ -152,7 +152,10 @@ def run_jobs(jobs: Sequence[Job], workers: int, on_done: Callable[[dict, int, in
                 rec = recv.recv()
             except EOFError:
                 proc.join()
-                rec = _error_record(job, f"run process died (exit code {proc.exitcode}): SUMO crashed")
+                if told and proc.exitcode in (-signal.SIGTERM, -signal.SIGINT):
+                    rec = _error_record(job, f"stopped by {signal.Signals(-proc.exitcode).name} before it began")
+                else:
+                    rec = _error_record(job, f"run process died (exit code {proc.exitcode}): SUMO crashed")
             proc.join()
             running.remove((job, proc, recv))
             records.append(rec)
@@ -234,9 +237,7 @@ def provenance_lines(rows: Sequence[dict]) -> list[str]:
         lines.append(f"- window: {window.pop()}")
     seeds = sorted({s for r in rows for s in r["seeds"]})
     lines.append(f"- seeds: {', '.join(map(str, seeds))}")
-    t = provs[0]["timing"]
-    rules = ", ".join(f"{k} {v}" for k, v in t.items() if k != "step")
-    lines.append(f"- rules (every controller): {rules}; decisions every {t['step']:g} s (mpc: its own 2 s)")
+    lines.append(f"- rules: {rules_text(provs[0]['timing'])}")
     opts = {r["controller"]: r["provenance"].get("controller_options") for r in rows
             if r.get("provenance") and r["provenance"].get("controller_options")}
     if opts:
@@ -245,6 +246,25 @@ def provenance_lines(rows: Sequence[dict]) -> list[str]:
     dates = sorted({d for q in provs for d in q.get("dates", [])})
     lines.append(f"- citybrain {p['citybrain']}, SUMO {p['sumo']}, Python {p['python']}; run {', '.join(dates)}")
     return lines
+
+
+def rules_text(t: dict) -> str:
+    """The timing rules of a record's provenance, as a traffic engineer reads them."""
+    from brain.timing import PROFILES
+
+    prof = PROFILES.get(t.get("profile", "mutcd"))
+    lim = f"{prof.min_yellow:g}-{prof.max_yellow:g} s" if prof else ""
+    if t.get("clearance") == "ite":
+        clear = "yellow and all-red from the ITE formulas at each signal"
+    else:
+        y = f"{t['yellow']:g} s" if t.get("yellow") is not None else f"each transition's own in the program ({lim})"
+        r = f"{t['all_red']:g} s" if t.get("all_red") is not None else "the program's own"
+        clear = f"yellow {y}, all-red {r}"
+    who = ("SUMO's own programs run as written, 3 s yellow for the adaptive controllers (RESCO's protocol)"
+           if t.get("protocol") == "resco" else "the same for every controller, SUMO's fixed and actuated included")
+    return (f"{clear}; min green {t['min_green']:g} s, max green {t['max_green']:g} s; walk {t['walk']:g} s, "
+            f"clearance at {t['ped_speed']:g} m/s; profile {t.get('profile', 'mutcd')}; {who}; decisions every "
+            f"{t['step']:g} s (mpc: its own 2 s)")
 
 
 def findings_by_rule(records: Sequence[dict]) -> dict[str, list[str]]:

@@ -3,12 +3,14 @@
 Input: a folder of runs recorded by :class:`sim.record.Recorder` (``<scenario>_<controller>_<seed>/
 report-data.json``, as ``citybrain bench --report DIR`` leaves them). Output in the same folder:
 ``report.html`` (self-contained: the plots are embedded PNGs, also written as files),
-``intervals.csv`` (per run, approach and interval: volume, mean queue, control delay) and
-``hcm.csv`` (the HCM table).
+``intervals.csv`` (per run, approach and interval: volume, mean queue, control delay),
+``hcm.csv`` (the HCM table) and ``entries.csv`` (demand that could not enter, per entry edge).
 
 HCM per approach (the incoming edge of a signal), averaged over seeds: control delay = SUMO's
-time loss on the approach edge per vehicle that left it; volume = stop-line crossings per hour;
-capacity = 1,800 veh/h per lane x the share of time the approach showed green; v/c; level of
+time loss on the approach edge per vehicle that left it; volume = stop-line crossings per hour
+(SUMO's own loops at the end of every lane of the approach: a lane change is no crossing; the
+counts the controllers get); capacity = 1,800 veh/h per signalised lane x the share of time the
+approach showed green, plus 1,800 for a lane the signal does not stop; v/c; level of
 service from the signalised thresholds (10/20/35/55/80 s, F whenever v/c > 1); the 95th-percentile
 queue (halted vehicles in the 200 m zone, sampled every 5 s) and its ratio to the storage (the
 approach lanes' length at 7.5 m per vehicle). Per intersection: volume-weighted delay.
@@ -97,6 +99,47 @@ def hcm_rows(runs: list[dict]) -> list[dict]:
                      "v_c": vc, "delay_s": d, "q95_veh": max(r["q95_veh"] for r in rs),
                      "queue_storage": max(r["queue_storage"] for r in rs), "los": los(d, vc)})
     return rows
+
+
+def entry_rows(runs: list[dict]) -> list[dict]:
+    """Demand that could not enter, per scenario, controller and entry edge (means over seeds):
+    vehicles still waiting to be inserted at the end, the most waiting at once, and the mean
+    seconds inserted vehicles waited. A queue reaching back to where vehicles enter hides this
+    demand from every count on the road (v/c stops at 1)."""
+    acc: dict[tuple, list[dict]] = defaultdict(list)
+    seeds: dict[tuple, int] = defaultdict(int)
+    for r in runs:
+        ins = r.get("record", {}).get("insertion") or {}
+        seeds[(r["scenario"], r["controller"])] += 1
+        for edge, e in (ins.get("by_entry") or {}).items():
+            acc[(r["scenario"], r["controller"], edge)].append(e)
+    out = []
+    for (s, c, edge), es in sorted(acc.items()):
+        n = seeds[(s, c)]
+        row = {"scenario": s, "controller": c, "entry": edge, "seeds": n,
+               "waiting_at_end": sum(e["waiting_at_end"] for e in es) / n,
+               "waiting_max": sum(e["waiting_max"] for e in es) / n,
+               "mean_insert_delay_s": float(np.mean([e["mean_insert_delay_s"] for e in es]))}
+        if row["waiting_max"] > 0 or row["mean_insert_delay_s"] >= 1.0:
+            out.append(row)
+    return out
+
+
+def _provenance_html(runs: list[dict], scenario: str) -> str:
+    from benchmarks.quality import provenance_lines
+
+    rows = {}
+    for r in runs:
+        rec = r.get("record", {})
+        if r["scenario"] != scenario or not rec.get("provenance"):
+            continue
+        p = rec["provenance"]
+        row = rows.setdefault(r["controller"], {"scenario": scenario, "controller": r["controller"], "seeds": [],
+                                                "provenance": dict(p, dates=[p.get("date", "")[:10]])})
+        row["seeds"].append(r["seed"])
+    lines = provenance_lines(list(rows.values()))
+    return ("<p>How it was made:</p><ul>" + "".join(f"<li>{html.escape(ln[2:]).replace('`', '')}</li>"
+                                                     for ln in lines) + "</ul>") if lines else ""
 
 
 def _png(fig) -> bytes:
@@ -250,6 +293,13 @@ def build_report(folder: Path, title: str = "citybrain report") -> Path:
                     w.writerow([r["scenario"], r["controller"], r["seed"], a["edge"], iv["begin"], iv["end"], left,
                                 round(e.get("timeLoss", 0.0), 1), round(e.get("timeLoss", 0.0) / left, 2) if left else "",
                                 round(mq, 2)])
+    entries = entry_rows(runs)
+    ecols = ["scenario", "controller", "entry", "seeds", "waiting_at_end", "waiting_max", "mean_insert_delay_s"]
+    with open(folder / "entries.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=ecols)
+        w.writeheader()
+        for r in entries:
+            w.writerow({k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()})
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
              "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:12px}"
              "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}"
@@ -261,6 +311,7 @@ def build_report(folder: Path, title: str = "citybrain report") -> Path:
              "its ratio to storage (7.5 m per vehicle). CSV: <code>hcm.csv</code>, <code>intervals.csv</code>.</p>"]
     for scenario in sorted({r["scenario"] for r in runs}):
         parts.append(f"<h2>{html.escape(scenario)}</h2>")
+        parts.append(_provenance_html(runs, scenario))
         for key, caption, data in _plots(runs, scenario, folder):
             b64 = base64.b64encode(data).decode()
             parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{b64}'>"
@@ -275,6 +326,19 @@ def build_report(folder: Path, title: str = "citybrain report") -> Path:
                 cells.append(f"<td>{'' if isinstance(v, float) and np.isnan(v) else (f'{v:.2f}' if isinstance(v, float) else html.escape(str(v)))}</td>")
             parts.append(f"<tr class='los-{r['los']}'>" + "".join(cells) + "</tr>")
         parts.append("</table>")
+        mine = [e for e in entries if e["scenario"] == scenario]
+        parts.append("<h3>Demand that could not enter</h3>")
+        if not mine:
+            parts.append("<p>Every vehicle entered the network when it was due (no entry held one back for a "
+                         "second or more on average).</p>")
+        else:
+            parts.append("<p>Vehicles SUMO could not insert yet, per entry edge (means over seeds): no count on "
+                         "the road sees them, so an approach fed by such an entry shows v/c near 1 while demand "
+                         "exceeds it.</p><table><tr>" + "".join(f"<th>{c}</th>" for c in ecols[1:]) + "</tr>")
+            for e in mine:
+                parts.append("<tr>" + "".join(f"<td>{e[c]:.1f}</td>" if isinstance(e[c], float) else
+                                              f"<td>{html.escape(str(e[c]))}</td>" for c in ecols[1:]) + "</tr>")
+            parts.append("</table>")
     parts.append("<script>window.addEventListener('load',function(){var im=document.images,ok=0;"
                  "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}"
                  "document.body.setAttribute('data-images',im.length);document.body.setAttribute('data-loaded',ok);});"

@@ -149,6 +149,23 @@ class Timing:
         return [max(self.min_green, self.walk) if any(p.state[i] in "Gg" for i, _ in x.crossings) else self.min_green
                 for p in x.phases]
 
+    def cycle_min_greens(self, x) -> list[float]:
+        """Shortest green each of ``x``'s phases needs when the phases run in program order (a plan):
+        the minimum green where a link the switch to the next phase stops started its green in
+        this phase; nothing more where every such link was already green in the phase before (an
+        overlap: real-world programs show 2-3 s intermediate greens); the walk where one ends."""
+        n = len(x.phases)
+        out = []
+        walks = self.phase_min_greens(x)
+        for k, p in enumerate(x.phases):
+            prev, nxt = x.phases[k - 1].state, x.phases[(k + 1) % n].state
+            ending = [i for i, (a, b) in enumerate(zip(p.state, nxt))
+                      if a in GREEN_CHARS and not keeps_green(a, b, self.permissive_needs_yellow)]
+            fresh = any(prev[i] not in GREEN_CHARS for i in ending) or n < 2
+            need = self.min_green if fresh else 0.0
+            out.append(max(need, walks[k]) if walks[k] > self.min_green else need)
+        return out
+
     def ped_min_greens(self, x) -> list[float]:
         """Shortest green each of ``x``'s phases needs for its pedestrians (for planners): the walk
         plus the part of the crossing's clearance that yellow and all-red do not cover (the
@@ -242,10 +259,12 @@ class Crosswalks:
                 need = max(need, ended + self.clearance[c] - (now + lost))
         return need
 
-    def cycle(self, asks: Sequence[float], lost: float, cycles: int = 3) -> tuple[list[float], float]:
+    def cycle(self, asks: Sequence[float], lost: float | Sequence[float], cycles: int = 3) -> tuple[list[float], float]:
         """Run the phases in order, asking each switch ``asks[k]`` seconds into green ``k``, with
-        the holds the rule adds; returns when each green starts in the steady cycle and its length."""
+        the holds the rule adds; ``lost``: the seconds between two greens, for every switch or per
+        switch ``k -> k + 1``. Returns when each green starts in the steady cycle and its length."""
         n = len(asks)
+        losts = [float(lost)] * n if isinstance(lost, (int, float)) else [float(v) for v in lost]
         walk_end: dict[int, float] = {}
         t = 0.0
         starts: list[float] = []
@@ -260,6 +279,6 @@ class Crosswalks:
                 nxt = (k + 1) % n
                 for c in self.ending(k, nxt):
                     walk_end[c] = t_ask
-                t = t_ask + max(self.hold(k, nxt, t_ask, lost, walk_end), 0.0) + lost
+                t = t_ask + max(self.hold(k, nxt, t_ask, losts[k], walk_end), 0.0) + losts[k]
         first = starts[0]
         return [x - first for x in starts], t - first

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from xml.sax.saxutils import escape as xml_escape
-
 import numpy as np
 import traci.constants as tc
 
@@ -25,6 +23,7 @@ from sim.clearance import is_crossing_lane
 from sim.program import ProgramPhase, green_phases, merge_walk_phases
 from sim.rules import Applied, apply_rules
 from sim.scenario import Scenario
+from sim.stopline import StopLines, stopline_detectors
 from sim.sumocfg import sumo_binary, write_run_config
 
 __all__ = ["SumoBackend", "SumoError", "sumo_command"]
@@ -45,41 +44,6 @@ links, where no road has the right of way, stay in the zone."""
 
 class SumoError(RuntimeError):
     """SUMO failed to start or died during a run."""
-
-
-STOPLINE_FILE = "citybrain-stopline.add.xml"
-
-
-def stopline_detectors(net_file: Path, run_dir: Path) -> tuple[Path, dict[str, str]]:
-    """An induction loop 0.1 m before the end of every lane of every edge a signal controls a
-    movement from or into (sumolib reads the network): SUMO itself counts the vehicles that cross
-    each stop line, even those that pass a lane of a few centimetres within one step. Returns the
-    additional file (in ``run_dir``) and the detector of each lane."""
-    import sumolib
-
-    net = sumolib.net.readNet(str(net_file), withInternal=False)
-    edges = set()
-    for tls in net.getTrafficLights():
-        for in_lane, out_lane, _ in tls.getConnections():
-            for lane in (in_lane, out_lane):
-                e = lane.getEdge()
-                if not e.getID().startswith(":") and e.getFunction() in ("", "normal"):
-                    edges.add(e)
-    dets: dict[str, str] = {}
-    out = run_dir / "citybrain-stopline.xml"
-    lines = ["<additional>"]
-    for e in sorted(edges, key=lambda x: x.getID()):
-        for lane in e.getLanes():
-            lid = lane.getID()
-            det = f"citybrain_sl_{len(dets)}"
-            dets[lid] = det
-            pos = max(lane.getLength() - 0.1, 0.0)
-            lines.append(f'  <e1Detector id="{det}" lane="{xml_escape(lid, {chr(34): "&quot;"})}" pos="{pos:.3f}" '
-                         f'friendlyPos="true" period="86400" file="{out}"/>')
-    lines.append("</additional>")
-    path = run_dir / STOPLINE_FILE
-    path.write_text("\n".join(lines) + "\n")
-    return path, dets
 
 
 def sumo_command(scenario: Scenario, run_dir: Path, *, seed: int, gui: bool = False, tripinfo: Path | None = None,
@@ -143,15 +107,8 @@ class SumoBackend:
         self._now = float("nan")
         self._lanes: tuple[str, ...] = ()
         self._tls: tuple[str, ...] = ()
-        self._ids: dict[str, tuple[str, ...]] = {}
+        self._counts = StopLines((), {}, {}, self._det_of)
         self._id_lanes: list[str] = []
-        self._edge_of: dict[str, str] = {}
-        self._edge_lanes: dict[str, tuple[str, ...]] = {}
-        self._edge_left: dict[str, int] = {}
-        self._dets: dict[str, str] = {}
-        self._on_det: dict[str, tuple[str, ...]] = {}
-        self._arrivals = np.zeros(0, dtype=np.int64)
-        self._departures = np.zeros(0, dtype=np.int64)
         self._zone_of: dict[str, tuple[str, ...]] = {}  # controlled lane -> SUMO lanes sensed for it
         self._sensed: list[str] = []
         self._weights = np.zeros((0, 0))
@@ -448,28 +405,19 @@ class SumoBackend:
         for i, zone in enumerate(zones):
             for z in zone:
                 self._weights[i, col[z]] = 1.0 / shared[col[z]]
-        # stop-line counts: a vehicle leaves a lane across its end, never by changing to another
-        # lane of the same edge, so every lane of a watched lane's edge is watched for its ids
+        # stop-line counts: every lane of a watched lane's edge is watched (a lane change is no crossing)
         lane_api = self.ts.lane
-        self._edge_of = {ln: lane_api.getEdgeID(ln) for ln in self._lanes}
-        self._edge_lanes: dict[str, tuple[str, ...]] = {}
-        for e in set(self._edge_of.values()):
-            n = self.ts.edge.getLaneNumber(e)
-            self._edge_lanes[e] = tuple(f"{e}_{k}" for k in range(n))
-        self._id_lanes = sorted(set(self._sensed) | {x for v in self._edge_lanes.values() for x in v})
+        edge_of = {ln: lane_api.getEdgeID(ln) for ln in self._lanes}
+        edge_lanes = {e: tuple(f"{e}_{k}" for k in range(self.ts.edge.getLaneNumber(e))) for e in set(edge_of.values())}
+        self._counts = StopLines(self._lanes, edge_of, edge_lanes, self._det_of)
+        self._id_lanes = sorted(set(self._sensed) | set(self._counts.id_lanes))
         sensed = set(self._sensed)
         for lane in self._id_lanes:
             lane_api.subscribe(lane, _LANE_VARS if lane in sensed else (tc.LAST_STEP_VEHICLE_ID_LIST,))
-        self._dets = {ln: self._det_of[ln] for ln in self._id_lanes if ln in self._det_of}
-        for det in self._dets.values():
+        for det in self._counts.detectors.values():
             self.ts.inductionloop.subscribe(det, (tc.LAST_STEP_VEHICLE_ID_LIST,))
-        self._on_det: dict[str, tuple[str, ...]] = {ln: () for ln in self._dets}
         for t in self._tls:
             self.ts.trafficlight.subscribe(t, (tc.TL_RED_YELLOW_GREEN_STATE, tc.TL_CURRENT_PHASE))
-        self._ids: dict[str, tuple[str, ...]] = {ln: () for ln in self._id_lanes}
-        self._edge_left = {e: 0 for e in self._edge_lanes}
-        self._arrivals = np.zeros(len(self._lanes), dtype=np.int64)
-        self._departures = np.zeros(len(self._lanes), dtype=np.int64)
         self._veh = self._halt = np.zeros(len(self._sensed))
         self._halt_key = None
 
@@ -490,52 +438,16 @@ class SumoBackend:
         res = self.ts.lane.getAllSubscriptionResults()
         self._veh = np.array([res[x][tc.LAST_STEP_VEHICLE_NUMBER] for x in self._sensed], dtype=np.float64)
         self._halt = np.array([res[x][tc.LAST_STEP_VEHICLE_HALTING_NUMBER] for x in self._sensed], dtype=np.float64)
-        before = self._ids
-        now = {ln: res[ln][tc.LAST_STEP_VEHICLE_ID_LIST] for ln in self._id_lanes}
-        self._ids = now
-        det_res = self.ts.inductionloop.getAllSubscriptionResults() if self._dets else {}
-        det_before = self._on_det
-        det_now = {ln: det_res[d][tc.LAST_STEP_VEHICLE_ID_LIST] for ln, d in self._dets.items()}
-        self._on_det = det_now
-        self._count(before, now, det_before, det_now, set(arrived))
-
-    def _count(self, before: dict, now: dict, det_before: dict, det_now: dict, arrived: set[str]) -> None:
-        """Stop-line crossings and arrivals of this step, per lane and per edge.
-
-        A crossing is a vehicle that left a lane's stop-line loop (SUMO's own count, which sees a
-        vehicle that passes a lane of a few centimetres within one step); a lane without a loop
-        counts the vehicles gone from it that are not on another lane of its edge (a lane change)
-        nor at the end of their trip. An arrival is a vehicle seen on the lane (or its loop) that
-        was on no lane of its edge the step before."""
-        edge_before: dict[str, set[str]] = {}
-        gone_of: dict[str, int] = {}
-        for e, lanes in self._edge_lanes.items():  # the whole approach: every lane, controlled or not
-            if all(now[ln] == before[ln] and det_now.get(ln, ()) == det_before.get(ln, ()) for ln in lanes):
-                continue
-            on_now = {v for ln in lanes for v in now[ln]} | {v for ln in lanes for v in det_now.get(ln, ())}
-            edge_before[e] = {v for ln in lanes for v in before[ln]} | {v for ln in lanes
-                                                                          for v in det_before.get(ln, ())}
-            left = 0
-            for ln in lanes:
-                if ln in det_now:
-                    gone = set(det_before[ln]) - set(det_now[ln]) - arrived
-                else:
-                    gone = set(before[ln]) - set(now[ln]) - on_now - arrived
-                gone_of[ln] = len(gone)
-                left += len(gone)
-            self._edge_left[e] += left
-        for i, lane in enumerate(self._lanes):
-            e = self._edge_of[lane]
-            if e not in edge_before:
-                continue
-            self._departures[i] += gone_of.get(lane, 0)
-            seen = set(now[lane]) | set(det_now.get(lane, ()))
-            self._arrivals[i] += len(seen - edge_before[e])
+        det_res = self.ts.inductionloop.getAllSubscriptionResults() if self._counts.detectors else {}
+        self._counts.update({ln: res[ln][tc.LAST_STEP_VEHICLE_ID_LIST] for ln in self._counts.id_lanes},
+                            {ln: det_res[d][tc.LAST_STEP_VEHICLE_ID_LIST] for ln, d in self._counts.detectors.items()},
+                            set(arrived))
 
     def read(self) -> Readings:
         """Current lane readings (vehicles, queue, cumulative arrivals and departures, emergency vehicles)."""
         veh, halt = self._weights @ self._veh, self._weights @ self._halt
-        return Readings(self.time, veh, halt, self._arrivals.astype(np.float64), self._departures.astype(np.float64),
+        return Readings(self.time, veh, halt, self._counts.arrivals.astype(np.float64),
+                        self._counts.departures.astype(np.float64),
                         self._emergency())
 
     def _emergency(self) -> tuple[tuple[int, int, float], ...]:
@@ -566,12 +478,12 @@ class SumoBackend:
     def lane_vehicles(self) -> list[tuple[str, ...]]:
         """The ids of the vehicles on each watched lane (the lane itself, not its zone), as of the
         last step."""
-        return [self._ids[ln] for ln in self._lanes]
+        return self._counts.lane_vehicles()
 
     def edge_departures(self) -> dict[str, int]:
         """Per edge of a watched lane: vehicles that have left it across its end since the start
         (every lane of the edge, controlled or not; lane changes and trips ending on it excluded)."""
-        return dict(self._edge_left)
+        return dict(self._counts.edge_left)
 
     def pending_by_entry(self) -> dict[str, int]:
         """Vehicles due but not yet inserted (SUMO's insertion backlog), per the edge they enter on."""

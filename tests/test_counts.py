@@ -63,3 +63,23 @@ def test_lane_changes_on_the_approach_are_not_stop_line_crossings():
         assert dep == left[edge] > 30, (edge, dep, left[edge])
     ins = np.array(x.in_lanes)
     assert r.arrivals[ins].sum() >= r.departures[ins].sum()
+
+
+def test_stop_line_counter_tells_crossings_from_lane_changes():
+    from sim.stopline import StopLines
+
+    # approach edge "a" (lanes a_0, a_1, loops on both), a 0.2 m stub "b" (one lane, with a loop)
+    c = StopLines(["a_0", "a_1", "b_0"], {"a_0": "a", "a_1": "a", "b_0": "b"},
+                  {"a": ("a_0", "a_1"), "b": ("b_0",)}, {"a_0": "d0", "a_1": "d1", "b_0": "d2"})
+    steps = [  # (lanes, loops, arrived)
+        ({"a_0": ("v1", "v2"), "a_1": (), "b_0": ()}, {}, set()),
+        ({"a_0": ("v2",), "a_1": ("v1",), "b_0": ()}, {}, set()),             # v1 changes lanes
+        ({"a_0": (), "a_1": ("v1",), "b_0": ()}, {"a_0": ("v2",)}, set()),     # v2 reaches the stop line
+        ({"a_0": (), "a_1": (), "b_0": ()}, {"a_1": ("v1",), "b_0": ("v3",)}, set()),  # v2 crossed; v3 passes b
+        ({"a_0": (), "a_1": (), "b_0": ()}, {}, {"v9"}),                       # v1 crossed, v3 crossed b
+    ]
+    for lanes, loops, arrived in steps:
+        c.update(lanes, {ln: loops.get(ln, ()) for ln in ("a_0", "a_1", "b_0")}, arrived)
+    assert c.departures.tolist() == [1, 1, 1]  # v2 from a_0, v1 from a_1 (not at its lane change), v3 from b
+    assert c.edge_left == {"a": 2, "b": 1}
+    assert c.arrivals.tolist() == [2, 0, 1]  # v1's lane change is no arrival; v3, never seen on b_0, is one

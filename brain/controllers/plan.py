@@ -35,15 +35,16 @@ class FixedPlan(Controller):
         super().reset(network, timing)
         # within the actuator's limits: a programmed green longer than the maximum green would
         # otherwise be cut by the actuator while the plan still asks for it
-        self.durations = [np.minimum(np.maximum(np.array([p.duration for p in x.phases]), timing.phase_min_greens(x)),
+        self.durations = [np.minimum(np.maximum(np.array([p.duration for p in x.phases]), timing.cycle_min_greens(x)),
                                      np.maximum(timing.max_green, timing.phase_min_greens(x)))
                           for x in network.intersections]
-        # per signal: when each green's window starts in the cycle, and the cycle length (with the
-        # actuator's pedestrian holds where crosswalks ask for them)
+        # per signal: when each green's window starts in the cycle, and the cycle length (with each
+        # switch's own transition, and the actuator's pedestrian holds where crosswalks ask for them)
         self.starts, cycles = [], []
         for x, d in zip(network.intersections, self.durations):
             cross = Crosswalks([p.state for p in x.phases], x.crossings, timing)
-            st, cyc = cross.cycle(list(d), timing.yellow_of(x) + timing.all_red_of(x))
+            n = x.n_phases
+            st, cyc = cross.cycle(list(d), [timing.change_of(x, k, (k + 1) % n) for k in range(n)])
             self.starts.append(np.array(st))
             cycles.append(cyc)
         self.cycles = np.array(cycles)

@@ -76,7 +76,7 @@ class Webster(Controller):
         self._ask_min = []  # per phase: the earliest a switch may be asked (the walk where one shows)
         self._cross = [Crosswalks([p.state for p in x.phases], x.crossings, timing) for x in network.intersections]
         for i, x in enumerate(network.intersections):
-            self._lost.append(x.n_phases * (timing.yellow_of(x) + timing.all_red_of(x)))
+            self._lost.append(sum(timing.change_of(x, k, (k + 1) % x.n_phases) for k in range(x.n_phases)))
             self._min.append(np.array(timing.ped_min_greens(x)))
             self._ask_min.append(np.array(timing.phase_min_greens(x)))
             own = np.array([p.duration for p in x.phases], dtype=np.float64)
@@ -110,8 +110,8 @@ class Webster(Controller):
         if not cross:
             return greens
         x = self.network.intersections[i]
-        lost = self.timing.yellow_of(x) + self.timing.all_red_of(x)
-        starts, cycle = cross.cycle(list(greens), lost)
+        lost = np.array([self.timing.change_of(x, k, (k + 1) % x.n_phases) for k in range(x.n_phases)])
+        starts, cycle = cross.cycle(list(greens), list(lost))
         shown = np.diff(np.append(starts, cycle)) - lost  # green each phase gets, holds included
         return np.maximum(greens - (shown - greens), self._ask_min[i])
 
