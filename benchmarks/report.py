@@ -9,9 +9,11 @@ report-data.json``, as ``citybrain bench --report DIR`` leaves them). Output in 
 HCM per approach (the incoming edge of a signal), averaged over seeds: control delay = SUMO's
 time loss on the approach edge per vehicle that left it; volume = stop-line crossings per hour
 (SUMO's own loops at the end of every lane of the approach: a lane change is no crossing; the
-counts the controllers get); capacity = 1,800 veh/h per signalised lane x the share of time the
-approach showed green, plus 1,800 for a lane the signal does not stop; v/c; level of
-service from the signalised thresholds (10/20/35/55/80 s, F whenever v/c > 1); the 95th-percentile
+counts the controllers get); capacity = 1,800 veh/h per lane x the share of time one of the
+lane's movements showed green (1,800 for a lane the signal does not stop); v/c counts as demand
+also the vehicles still waiting at the end to enter on the approach itself (``held_back_veh``:
+the most waiting at once), so a queue that reaches back to where vehicles enter does not hide
+demand at v/c = 1; level of service from the signalised thresholds (10/20/35/55/80 s, F whenever v/c > 1); the 95th-percentile
 queue (halted vehicles in the 200 m zone, sampled every 5 s) and its ratio to the storage (the
 approach lanes' length at 7.5 m per vehicle). Per intersection: volume-weighted delay.
 """
@@ -64,14 +66,21 @@ def _approach_metrics(run: dict) -> list[dict]:
                 left += e.get("left", 0.0)
         delay = loss / left if left > 0 else 0.0
         volume = a["crossed"] / hours
-        # signalised lanes for their green share, lanes the signal does not control all the time
-        cap = SAT_PER_LANE * (max(a["n_lanes"], 1) * a["green_share"] + a.get("free_lanes", 0))
-        vc = volume / cap if cap > 0 else float("inf")
+        # each signalised lane for the share of time one of its movements showed green (its lane
+        # group), a lane the signal does not stop all the time
+        shares = a.get("lane_green_share")
+        green = sum(shares) if shares else max(a["n_lanes"], 1) * a["green_share"]
+        cap = SAT_PER_LANE * (green + a.get("free_lanes", 0))
+        # vehicles due to enter on this very approach that SUMO could not insert are demand too
+        entry = ((run.get("record") or {}).get("insertion") or {}).get("by_entry", {}).get(a["edge"], {})
+        held = float(entry.get("waiting_at_end", 0))
+        vc = (a["crossed"] + held) / hours / cap if cap > 0 else float("inf")
         q95 = percentile_queue(q[:, k]) if len(q) else 0.0
         storage = max(a["storage_m"], 1.0)
         out.append({"tls": a["tls"], "approach": a["edge"], "lanes": a["n_lanes"], "volume_vph": volume,
                     "green_share": a["green_share"], "capacity_vph": cap, "v_c": vc, "delay_s": delay,
-                    "q95_veh": q95, "queue_storage": q95 * VEHICLE_SPACE_M / storage})
+                    "q95_veh": q95, "queue_storage": q95 * VEHICLE_SPACE_M / storage,
+                    "held_back_veh": float(entry.get("waiting_max", 0))})
     return out
 
 
@@ -82,7 +91,7 @@ def hcm_rows(runs: list[dict]) -> list[dict]:
         for m in _approach_metrics(r):
             acc[(r["scenario"], r["controller"], m["tls"], m["approach"])].append(m)
     rows = []
-    keys = ("volume_vph", "green_share", "capacity_vph", "v_c", "delay_s", "q95_veh", "queue_storage")
+    keys = ("volume_vph", "green_share", "capacity_vph", "v_c", "delay_s", "q95_veh", "queue_storage", "held_back_veh")
     by_tls: dict[tuple, list[dict]] = defaultdict(list)
     for (s, c, t, a), ms in sorted(acc.items()):
         row = {"scenario": s, "controller": c, "tls": t, "approach": a, "lanes": ms[0]["lanes"], "seeds": len(ms)}
@@ -97,7 +106,8 @@ def hcm_rows(runs: list[dict]) -> list[dict]:
         rows.append({"scenario": s, "controller": c, "tls": t, "approach": "(intersection)", "lanes": sum(r["lanes"] for r in rs),
                      "seeds": rs[0]["seeds"], "volume_vph": vol, "green_share": float("nan"), "capacity_vph": float("nan"),
                      "v_c": vc, "delay_s": d, "q95_veh": max(r["q95_veh"] for r in rs),
-                     "queue_storage": max(r["queue_storage"] for r in rs), "los": los(d, vc)})
+                     "queue_storage": max(r["queue_storage"] for r in rs),
+                     "held_back_veh": sum(r["held_back_veh"] for r in rs), "los": los(d, vc)})
     return rows
 
 
@@ -271,7 +281,7 @@ def build_report(folder: Path, title: str = "citybrain report") -> Path:
         raise ValueError(f"no recorded runs in {folder} (record them with `citybrain bench --report {folder}`)")
     rows = hcm_rows(runs)
     cols = ["scenario", "controller", "tls", "approach", "lanes", "seeds", "volume_vph", "green_share",
-            "capacity_vph", "v_c", "delay_s", "los", "q95_veh", "queue_storage"]
+            "capacity_vph", "v_c", "delay_s", "los", "q95_veh", "queue_storage", "held_back_veh"]
     with open(folder / "hcm.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
@@ -306,9 +316,12 @@ def build_report(folder: Path, title: str = "citybrain report") -> Path:
              ".los-A,.los-B{background:#cfc}.los-C,.los-D{background:#ffc}.los-E,.los-F{background:#fcc}"
              "</style></head><body>", f"<h1>{html.escape(title)}</h1>",
              "<p>HCM signalised-intersection measures per approach (means over seeds): control delay is SUMO's "
-             "time loss on the approach edge per vehicle; capacity = 1,800 veh/h/lane x green share; LOS by "
-             "10/20/35/55/80 s, F when v/c &gt; 1; 95th-percentile queue of halted vehicles in the 200 m zone and "
-             "its ratio to storage (7.5 m per vehicle). CSV: <code>hcm.csv</code>, <code>intervals.csv</code>.</p>"]
+             "time loss on the approach edge per vehicle; capacity = 1,800 veh/h per lane x the share of time one of "
+             "its movements showed green; LOS by "
+             "10/20/35/55/80 s, F when v/c &gt; 1 (v/c counts the vehicles still waiting to enter on the approach "
+             "itself: held_back_veh, the most at once); 95th-percentile queue of halted vehicles in the 200 m zone "
+             "and its ratio to storage (7.5 m per vehicle). CSV: <code>hcm.csv</code>, <code>intervals.csv</code>, "
+             "<code>entries.csv</code>.</p>"]
     for scenario in sorted({r["scenario"] for r in runs}):
         parts.append(f"<h2>{html.escape(scenario)}</h2>")
         parts.append(_provenance_html(runs, scenario))

@@ -90,20 +90,22 @@ class Recorder:
         self.greens: dict[str, list[frozenset]] = {}
         for t in self.tls:
             links = ts.trafficlight.getControlledLinks(t)
-            by_edge: dict[str, tuple[set, set]] = {}
+            by_edge: dict[str, tuple[set, set, dict]] = {}
             for k, link in enumerate(links):
                 if not link or link[0][0].startswith(":"):
                     continue
                 ln = link[0][0]
                 e = ts.lane.getEdgeID(ln)
-                lanes, lk = by_edge.setdefault(e, (set(), set()))
+                lanes, lk, per_lane = by_edge.setdefault(e, (set(), set(), {}))
                 if ln in index:
                     lanes.add(index[ln])
                 lk.add(k)
-            for e, (lanes, lk) in sorted(by_edge.items()):
+                per_lane.setdefault(ln, set()).add(k)
+            for e, (lanes, lk, per_lane) in sorted(by_edge.items()):
                 n_all = ts.edge.getLaneNumber(e)
                 storage = sum(ts.lane.getLength(f"{e}_{k}") for k in range(n_all))
                 self.approaches.append({"tls": t, "edge": e, "lanes": sorted(lanes), "links": sorted(lk),
+                                        "lane_links": [sorted(v) for _, v in sorted(per_lane.items())],
                                         "n_lanes": len(lanes), "free_lanes": max(n_all - len(lanes), 0),
                                         "storage_m": storage,
                                         "speed": max(ts.lane.getMaxSpeed(self.lanes[i]) for i in lanes) if lanes else 13.9})
@@ -115,6 +117,7 @@ class Recorder:
         na = len(self.approaches)
         self.queue: list[list[float]] = []
         self.green_steps = np.zeros(na)
+        self.lane_green_steps = [np.zeros(len(a["lane_links"])) for a in self.approaches]
         self.steps = 0
         self._left0: dict[str, int] | None = None
         self._left: dict[str, int] = {}
@@ -161,11 +164,14 @@ class Recorder:
         self.steps += 1
         for k, a in enumerate(self.approaches):
             st = shown.get(a["tls"], "")
-            if any(i < len(st) and st[i] in "Gg" for i in a["links"]):
+            if any(i < len(st) and st[i] in GREEN_CHARS for i in a["links"]):
                 self.green_steps[k] += 1
+                for j, lk in enumerate(a["lane_links"]):
+                    if any(i < len(st) and st[i] in GREEN_CHARS for i in lk):
+                        self.lane_green_steps[k][j] += 1
         for t in self.tls:
             st = shown.get(t, "")
-            if any(c in "yY" for c in st):
+            if any(c in YELLOW_CHARS for c in st):
                 kind = "yellow"
             else:
                 g = frozenset(i for i, c in enumerate(st) if c in "Gg")
@@ -198,6 +204,7 @@ class Recorder:
             "record": record or {},
             "period": self.period, "sample_s": self.sample_s, "steps": self.steps,
             "approaches": [dict(a, green_share=float(self.green_steps[k] / max(self.steps, 1)),
+                                lane_green_share=(self.lane_green_steps[k] / max(self.steps, 1)).tolist(),
                                 crossed=float(self._left.get(a["edge"], 0) - left0.get(a["edge"], 0)))
                            for k, a in enumerate(self.approaches)],
             "samples_t": self.samples_t, "queue": self.queue,

@@ -83,3 +83,31 @@ def test_stop_line_counter_tells_crossings_from_lane_changes():
     assert c.departures.tolist() == [1, 1, 1]  # v2 from a_0, v1 from a_1 (not at its lane change), v3 from b
     assert c.edge_left == {"a": 2, "b": 1}
     assert c.arrivals.tolist() == [2, 0, 1]  # v1's lane change is no arrival; v3, never seen on b_0, is one
+
+
+def test_demand_held_back_at_an_entry_shows_in_the_report(tmp_path):
+    """A queue reaching back to where vehicles enter hides demand from every count on the road:
+    the report counts the vehicles still waiting to enter as demand (v/c above 1) and lists them."""
+    import csv
+    import shutil
+
+    from benchmarks.report import build_report
+    from sim.scenario import library_dir
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    shutil.copy(library_dir() / "single" / "single.net.xml", folder / "net.net.xml")
+    (folder / "d.rou.xml").write_text('<routes><route id="ns" edges="top0A0.260.00 A0bottom0"/>'
+                                      '<flow id="f" route="ns" begin="0" end="300" number="1500"/></routes>')
+    (folder / "s.sumocfg").write_text('<configuration><input><net-file value="net.net.xml"/><route-files '
+                                      'value="d.rou.xml"/></input><time><end value="300"/></time></configuration>')
+    recorder = Recorder(tmp_path / "rep" / "s_fixed_1")
+    rec = run_scenario(load_scenario(folder), "fixed", additional=recorder.additional_files(), on_step=recorder)
+    recorder.save(record=rec.to_dict())
+    page = build_report(tmp_path / "rep")
+    rows = {r["approach"]: r for r in csv.DictReader(open(tmp_path / "rep" / "hcm.csv"))}
+    top = rows["top0A0.260.00"]
+    assert float(top["held_back_veh"]) > 500 and float(top["v_c"]) > 1.0 and top["los"] == "F"
+    entries = list(csv.DictReader(open(tmp_path / "rep" / "entries.csv")))
+    assert [e["entry"] for e in entries] == ["top0A0.260.00"] and float(entries[0]["waiting_at_end"]) > 500
+    assert "Demand that could not enter" in page.read_text()
