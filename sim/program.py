@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from brain.model import GreenPhase, is_green, is_yellow, keeps_green
 
 __all__ = ["ProgramPhase", "Step", "green_phases", "merge_walk_phases", "merged_runs", "program_transitions",
-           "illegal_reason", "plan_transitions", "transition_states", "yellow_time", "all_red_time", "min_spans",
+           "illegal_reason", "plan_transitions", "generated_steps", "transition_states", "yellow_time", "all_red_time", "min_spans",
            "rewrite_clearances"]
 
 
@@ -252,15 +252,21 @@ def plan_transitions(greens: Sequence[GreenPhase], program: Sequence[ProgramPhas
                                                     min_green) is None:
                 out[(i, j)] = _resolve(steps, yellow, all_red, min_yellow, min_all_red, max_yellow)
                 continue
-            ys, rs = transition_states(a.state, b.state, crossings, permissive_needs_yellow)
-            if ys == a.state and rs == a.state:  # nothing stops: the new greens start at once
-                out[(i, j)] = ()
-                continue
-            seq = [(ys, gen_y)] if ys != a.state else []
-            if gen_r > 0:
-                seq.append((rs, gen_r))
-            out[(i, j)] = tuple(seq)
+            out[(i, j)] = generated_steps(a.state, b.state, gen_y, gen_r, crossings, permissive_needs_yellow)
     return out
+
+
+def generated_steps(src: str, dst: str, yellow: float, all_red: float, crossings: frozenset[int] = frozenset(),
+                    permissive_needs_yellow: bool = True) -> tuple[tuple[str, float], ...]:
+    """A switch the program does not give: yellow for what stops (:func:`transition_states`),
+    then all-red; nothing where no link stops (the new greens start at once)."""
+    ys, rs = transition_states(src, dst, crossings, permissive_needs_yellow)
+    if ys == src and rs == src:
+        return ()
+    seq = [(ys, yellow)] if ys != src else []
+    if all_red > 0:
+        seq.append((rs, all_red))
+    return tuple(seq)
 
 
 def _resolve(steps: Sequence[Step], yellow: float | None, all_red: float | None, min_yellow: float,

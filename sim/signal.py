@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 
 from brain.model import GreenPhase, is_green, keeps_green
 from brain.timing import Crosswalks, Timing
-from sim.program import transition_states
+from sim.program import generated_steps, transition_states
 
 __all__ = ["SignalMachine", "transition_states", "generated_transitions"]
 
@@ -43,22 +43,9 @@ Transitions = Mapping[tuple[int, int], Sequence[tuple[str, float]]]
 def generated_transitions(phases: Sequence[GreenPhase], yellow: float, all_red: float,
                           crossings: frozenset[int] = frozenset(),
                           permissive_needs_yellow: bool = True) -> dict[tuple[int, int], tuple[tuple[str, float], ...]]:
-    """Yellow then all-red for every switch (see :func:`sim.program.transition_states`); a switch
-    that stops no link has none."""
-    out = {}
-    for i, a in enumerate(phases):
-        for j, b in enumerate(phases):
-            if i == j:
-                continue
-            ys, rs = transition_states(a.state, b.state, crossings, permissive_needs_yellow)
-            if ys == a.state and rs == a.state:
-                out[(i, j)] = ()
-                continue
-            seq = [(ys, yellow)] if ys != a.state else []
-            if all_red > 0:
-                seq.append((rs, all_red))
-            out[(i, j)] = tuple(seq)
-    return out
+    """Yellow then all-red for every switch (:func:`sim.program.generated_steps`)."""
+    return {(i, j): generated_steps(a.state, b.state, yellow, all_red, crossings, permissive_needs_yellow)
+            for i, a in enumerate(phases) for j, b in enumerate(phases) if i != j}
 
 
 _GREEN, _CHANGE, _PED_CLEAR = 0, 1, 3

@@ -2,24 +2,24 @@ from pathlib import Path
 
 import pytest
 
-RESCO = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "resco"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "scenarios"
+
+
+def _shared(name: str) -> Path:
+    """A folder of shared scenarios (read in place, never copied); the test is skipped where absent."""
+    path = SHARED / name
+    if not path.is_dir():
+        pytest.skip(f"shared {name} scenarios not found at {path}")
+    return path
 
 
 @pytest.fixture
 def resco():
-    """The shared RESCO scenarios (read in place, never copied); skipped where absent."""
-    if not RESCO.is_dir():
-        pytest.skip(f"shared RESCO scenarios not found at {RESCO}")
-    return RESCO
-
-
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "scenarios" / "corpus"
+    """The shared RESCO scenarios."""
+    return _shared("resco")
 
 
 @pytest.fixture
 def corpus():
-    """The shared corpus of outside scenarios (read in place, never copied); skipped where absent."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"shared corpus not found at {CORPUS}")
-    return CORPUS
+    """The shared corpus of outside scenarios (sumo-rl networks, a Bologna district)."""
+    return _shared("corpus")

@@ -1,10 +1,10 @@
 """Closed-loop runs in real SUMO: exact fixed-time reproduction, illegal wishes refused, SUMO dying."""
 
-import numpy as np
 import pytest
 
 from benchmarks.quality import plain_sumo_record
 from brain.controllers import Controller
+from tests.chaos import Chaos
 from sim.loop import run_scenario
 from sim.scenario import load_scenario
 
@@ -25,21 +25,6 @@ def test_fixed_time_equals_plain_sumo(single, tmp_path):
     assert ours.vehicles == plain["vehicles"] > 1000
     assert ours.avg_delay_s == pytest.approx(plain["avg_delay_s"], rel=1e-9)
     assert ours.safety_violations == 0 and ours.complete
-
-
-class Chaos(Controller):
-    """Asks for a different phase every second: almost every wish is illegal."""
-
-    name = "chaos"
-    interval = 1.0
-
-    def reset(self, network, timing):
-        super().reset(network, timing)
-        self.rng = np.random.default_rng(0)
-
-    def decide(self, readings, status):
-        n = np.array([x.n_phases for x in self.network.intersections])
-        return (status.phase + 1 + self.rng.integers(0, n - 1)) % n
 
 
 def test_illegal_wishes_are_refused_and_monitor_stays_zero(single):

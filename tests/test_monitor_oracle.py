@@ -1,32 +1,16 @@
 """The safety monitor as an independent oracle: an actuator broken on purpose, in real SUMO runs,
 is caught for every kind of breach; the real actuator, under the same rules, for none."""
 
-import numpy as np
 import pytest
 
 import sim.loop
-from brain.controllers import Controller
 from brain.timing import Timing
 from sim.loop import run_scenario
 from sim.scenario import load_scenario
 from sim.signal import SignalMachine
+from tests.chaos import Chaos
 
 pytestmark = pytest.mark.sumo
-
-
-class Chaos(Controller):
-    """Asks for another phase every second: every switch the actuator allows happens."""
-
-    name = "chaos"
-    interval = 1.0
-
-    def reset(self, network, timing):
-        super().reset(network, timing)
-        self.rng = np.random.default_rng(0)
-
-    def decide(self, readings, status):
-        n = np.array([x.n_phases for x in self.network.intersections])
-        return (status.phase + 1 + self.rng.integers(0, n - 1)) % n
 
 
 def _no_yellow(phases, timing, now, crossings, transitions):
