@@ -21,7 +21,7 @@ CONTROLLERS = ("plan", "plan+priority", "mpc", "mpc+priority")
 
 
 def bench_emergency(scenarios: list[str], seeds: list[int], work: Path, *, every_s: float = 300.0,
-                    workers: int = 2, progress=None) -> list[dict]:
+                    workers: int = 2, progress=None, stop=None) -> list[dict]:
     from benchmarks.quality import Job, run_jobs
     from brain.timing import Timing
     from scenarios.emergency import add_emergency
@@ -29,7 +29,7 @@ def bench_emergency(scenarios: list[str], seeds: list[int], work: Path, *, every
 
     scens = [load_scenario(add_emergency(s, work, every_s=every_s)) for s in scenarios]
     jobs = [Job(sc, c, seed, Timing()) for sc in scens for c in CONTROLLERS for seed in seeds]
-    recs = run_jobs(jobs, workers, progress or (lambda r, n, t: None))
+    recs = run_jobs(jobs, workers, progress or (lambda r, n, t: None), stop=stop)
     rows = []
     for sc in scens:
         for c in CONTROLLERS:

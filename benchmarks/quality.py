@@ -44,26 +44,48 @@ class Job:
     step_length: float | None = None
 
 
-def plain_sumo_record(scenario: Scenario, seed: int, end: float | None = None,
-                      step_length: float | None = None) -> dict:
+def plain_sumo_record(scenario: Scenario, seed: int, end: float | None = None, step_length: float | None = None,
+                      stop: Callable[[], str] | None = None) -> dict:
     """Run the scenario with the ``sumo`` binary and its own programs as written; the same metric
-    as ours (it equals ``fixed`` under the ``resco`` protocol, which runs the programs as written)."""
+    as ours (it equals ``fixed`` under the ``resco`` protocol, which runs the programs as written).
+    A scenario without an end gets the same ceiling as a run; ``stop()`` naming a signal ends it."""
     from sim.backend import sumo_command
+    from sim.loop import CEILING_S
     from sim.measure import read_tripinfo
     from sim.sumocfg import sumo_env
 
+    open_ended = end is None and scenario.end is None
     with tempfile.TemporaryDirectory(prefix="citybrain-plain-") as tmp:
         trip = Path(tmp) / "tripinfo.xml"
         t0 = time.perf_counter()
-        cmd = sumo_command(scenario, Path(tmp), seed=seed, tripinfo=trip, end=end, step_length=step_length)
-        done = subprocess.run(cmd, capture_output=True, text=True, env=sumo_env())
+        cmd = sumo_command(scenario, Path(tmp), seed=seed, tripinfo=trip, step_length=step_length, end=end)
+        if open_ended:  # SUMO ends by itself once every vehicle has arrived; the ceiling caps a jam
+            cmd += ["--route-steps", "0", "--end", f"{scenario.begin + CEILING_S:g}"]
+        log_path = Path(tmp) / "sumo.err"
+        with open(log_path, "w") as log_file:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_file, env=sumo_env())
+        stopped = ""
+        while proc.poll() is None:
+            if stop is not None and stop():
+                stopped = stop()
+                proc.terminate()
+                proc.wait(30)
+                break
+            time.sleep(0.2)
+        err_text = log_path.read_text(errors="replace")
         wall = time.perf_counter() - t0
         stats = read_tripinfo(trip)
-    err = None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["sumo failed"])[-1]
+    if stopped:
+        err = f"stopped by {stopped}"
+    else:
+        err = None if proc.returncode == 0 else (err_text.strip().splitlines() or ["sumo failed"])[-1]
     return {"scenario": scenario.name, "controller": PLAIN, "seed": seed, "avg_delay_s": stats.avg_delay_s,
             "avg_trip_time_s": stats.avg_trip_time_s, "avg_wait_s": stats.avg_wait_s,
             "throughput": stats.arrived, "vehicles": stats.vehicles, "mean_queue": None,
-            "safety_violations": 0, "decisions": 0, "wall_s": wall, "complete": stats.complete, "error": err}
+            "safety_violations": 0, "decisions": 0, "wall_s": wall, "complete": stats.complete, "error": err,
+            "not_inserted": stats.not_inserted,
+            "provenance": {"scenario_path": str(scenario.path), "seed": seed, "program": "as written",
+                           "end_s": end if end is not None else scenario.end}}
 
 
 def _work(job: Job, conn) -> None:  # runs in a child process
@@ -80,7 +102,7 @@ def _work(job: Job, conn) -> None:  # runs in a child process
     signal.signal(signal.SIGINT, on_signal)  # a terminal's Ctrl-C reaches every process of the group
     try:
         if job.controller == PLAIN:
-            rec = plain_sumo_record(job.scenario, job.seed, job.end, job.step_length)
+            rec = plain_sumo_record(job.scenario, job.seed, job.end, job.step_length, stop=lambda: stopping["name"])
         else:
             from brain.controllers import make
             from sim.loop import Stop, run_scenario

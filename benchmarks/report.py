@@ -64,7 +64,9 @@ def _approach_metrics(run: dict) -> list[dict]:
             if e:
                 loss += e.get("timeLoss", 0.0)
                 left += e.get("left", 0.0)
-        delay = loss / left if left > 0 else 0.0
+        q95 = percentile_queue(q[:, k]) if len(q) else 0.0
+        # nobody left: an empty approach has no delay, a blocked one (vehicles waiting) is LOS F
+        delay = loss / left if left > 0 else (float("inf") if q95 > 0 or loss > 0 else 0.0)
         volume = a["crossed"] / hours
         # each signalised lane for the share of time one of its movements showed green (its lane
         # group), a lane the signal does not stop all the time
@@ -75,7 +77,6 @@ def _approach_metrics(run: dict) -> list[dict]:
         entry = ((run.get("record") or {}).get("insertion") or {}).get("by_entry", {}).get(a["edge"], {})
         held = float(entry.get("waiting_at_end", 0))
         vc = (a["crossed"] + held) / hours / cap if cap > 0 else float("inf")
-        q95 = percentile_queue(q[:, k]) if len(q) else 0.0
         storage = max(a["storage_m"], 1.0)
         out.append({"tls": a["tls"], "approach": a["edge"], "lanes": a["n_lanes"], "volume_vph": volume,
                     "green_share": a["green_share"], "capacity_vph": cap, "v_c": vc, "delay_s": delay,
@@ -101,7 +102,9 @@ def hcm_rows(runs: list[dict]) -> list[dict]:
         by_tls[(s, c, t)].append(row)
     for (s, c, t), rs in sorted(by_tls.items()):
         vol = sum(r["volume_vph"] for r in rs)
-        d = sum(r["delay_s"] * r["volume_vph"] for r in rs) / vol if vol > 0 else 0.0
+        d = sum(r["delay_s"] * r["volume_vph"] for r in rs if np.isfinite(r["delay_s"])) / vol if vol > 0 else 0.0
+        if any(not np.isfinite(r["delay_s"]) for r in rs):  # an approach that let nobody across
+            d = float("inf")
         vc = max(r["v_c"] for r in rs)
         rows.append({"scenario": s, "controller": c, "tls": t, "approach": "(intersection)", "lanes": sum(r["lanes"] for r in rs),
                      "seeds": rs[0]["seeds"], "volume_vph": vol, "green_share": float("nan"), "capacity_vph": float("nan"),

@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from brain.cli_common import (EXIT_CODES, Signals, load_scenarios, ped_args, scenario_args, timing, timing_args,
-                              writable_dir, writable_file)
+from brain.cli_common import (EXIT_CODES, Signals, load_scenarios, outside_scenarios, ped_args, scenario_args, timing,
+                              timing_args, writable_dir, writable_file)
 
 __all__ = ["main"]
 
@@ -88,6 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     (scenario,) = load_scenarios(args, DEFAULT_SCENARIO)
     check_end(scenario, args.end)
     json_path = writable_file(args.json, "--json")
+    for opt, path in (("--keep-trips", args.keep_trips), ("--report", args.report), ("--out", args.out)):
+        outside_scenarios(path, [scenario], opt)
     writable_dir(args.keep_trips, "--keep-trips")
     writable_dir(args.report, "--report")
     rules = _timing(args)
@@ -146,10 +148,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if stop.exit_code is not None:
         print(f"citybrain: {rec.error}; the record keeps what was measured until then", file=sys.stderr)
         return stop.exit_code
+    if rec.safety_violations:
+        return 3
     if rec.error:
         print(f"citybrain: run incomplete: {rec.error}", file=sys.stderr)
         return 1
-    return 0 if rec.safety_violations == 0 else 3
+    return 0
 
 
 def _run_folder(scenario: str, controller: str, seed: int) -> str:
@@ -170,9 +174,14 @@ def _run_services(args: argparse.Namespace, scenario, rules) -> int:
     from brain.cli_service import run_services
 
     opts = _options(args, [args.controller]) or {}
-    rec = run_services(scenario, args.controller, args.sensing, seed=args.seed, end=args.end,
-                       workers=args.workers, out_dir=args.out, mpc=opts, fps=args.fps, verbose=args.verbose,
-                       weights=args.weights, timing=rules, step_length=args.step_length)
+    for flag, given in (("--report", args.report), ("--keep-trips", args.keep_trips), ("--gui", args.gui)):
+        if given:
+            raise ValueError(f"{flag} is not available with --sensing (the service run keeps its folder: --out)")
+    with Signals() as stop:
+        rec = run_services(scenario, args.controller, args.sensing, seed=args.seed, end=args.end,
+                           workers=args.workers, out_dir=args.out, mpc=opts, fps=args.fps, verbose=args.verbose,
+                           weights=args.weights, timing=rules, step_length=args.step_length,
+                           stop=lambda: bool(stop.name))
     if args.json:
         Path(args.json).write_text(json.dumps(rec, indent=1, default=str) + "\n")
     for k in ("scenario", "controller", "brain_controller", "sensing", "avg_delay_s", "avg_trip_time_s", "throughput",
@@ -185,10 +194,16 @@ def _run_services(args: argparse.Namespace, scenario, rules) -> int:
         print(f"{'step_length_s':<26}  {step:g}")
     for w in rec.get("warnings") or ():
         print(f"citybrain: warning: {w}", file=sys.stderr)
+    if stop.exit_code is not None:
+        print(f"citybrain: {rec.get('error') or 'stopped'}; the record keeps what was measured until then",
+              file=sys.stderr)
+        return stop.exit_code
+    if rec.get("safety_violations", 1):
+        return 3
     if rec.get("error"):
         print(f"citybrain: run incomplete: {rec['error']}", file=sys.stderr)
         return 1
-    return 0 if rec.get("safety_violations", 1) == 0 else 3
+    return 0
 
 
 def _bench(args: argparse.Namespace, controllers: list[str], seeds: list[int], json_path: Path | None,
@@ -204,6 +219,7 @@ def _bench(args: argparse.Namespace, controllers: list[str], seeds: list[int], j
     writable_file(json_path, "--json")
     writable_file(md_path, "--markdown")
     report = getattr(args, "report", None)
+    outside_scenarios(report, scens, "--report")
     writable_dir(report, "--report")
     rules = _timing(args)
     opts = _options(args, controllers)
@@ -299,6 +315,8 @@ def cmd_bench_kernel(args: argparse.Namespace) -> int:
         raise ValueError("--sizes must all be >= 1")
     if args.steps < 1:
         raise ValueError("--steps must be >= 1")
+    writable_file(args.json, "--json")
+    writable_file(args.markdown, "--markdown")
 
     def progress(n: int) -> None:
         print(f"bench-kernel: timing {n:,} intersections ({args.steps} steps)", file=sys.stderr)
@@ -341,13 +359,12 @@ def cmd_bench_emergency(args: argparse.Namespace) -> int:
     def done(rec: dict, n: int, total: int) -> None:
         progress_bar(n, total, f"{rec['scenario']} x {rec['controller']} (seed {rec['seed']})")
 
-    rows = bench_emergency(args.scenario or ["grid4x4", "arterial"], seeds, Path(args.work), every_s=args.every,
-                           workers=args.jobs or os.cpu_count() or 1, progress=done)
-    for p in (args.json, args.markdown):
-        if p:
-            Path(p).parent.mkdir(parents=True, exist_ok=True)
-    print(write(rows, args.every, args.json and Path(args.json), args.markdown and Path(args.markdown)), end="")
-    return 0
+    json_path, md_path = writable_file(args.json, "--json"), writable_file(args.markdown, "--markdown")
+    with Signals() as stop:
+        rows = bench_emergency(args.scenario or ["grid4x4", "arterial"], seeds, Path(args.work), every_s=args.every,
+                               workers=args.jobs or os.cpu_count() or 1, progress=done, stop=lambda: bool(stop.name))
+    print(write(rows, args.every, json_path, md_path), end="")
+    return stop.exit_code or 0
 
 
 def cmd_emergency_scenario(args: argparse.Namespace) -> int:
@@ -516,8 +533,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from zmq import ZMQError
 
-    from sim.scenario import ScenarioError
-    from sim.backend import SumoError
+    from brain.errors import CitybrainError
 
     import signal
 
@@ -528,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, terminated)
     try:
         return args.func(args)
-    except (ScenarioError, SumoError, ValueError, FileNotFoundError, ZMQError) as e:  # ZMQError: a port in use
+    except (CitybrainError, ValueError, OSError, ZMQError) as e:  # ZMQError: a port in use
         print(f"citybrain: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

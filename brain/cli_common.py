@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["EXIT_CODES", "scenario_args", "timing_args", "ped_args", "timing", "load_scenarios", "writable_file",
-           "writable_dir", "Signals", "note"]
+           "writable_dir", "outside_scenarios", "Signals", "note"]
 
 EXIT_CODES = """exit codes: 0 fine (warnings on stderr and in the record); 1 a run failed or ended incomplete;
 2 bad input (one line naming the file or option); 3 safety violations by a citybrain controller;
@@ -145,6 +145,16 @@ def writable_dir(path: str | Path | None, option: str, of: Path | None = None) -
     except OSError as e:
         raise ValueError(f"{option} {what}: cannot be written ({e.strerror or e})") from None
     return p
+
+
+def outside_scenarios(path: str | Path | None, scenarios, option: str) -> None:
+    """Refuse a run folder inside a scenario's folder (nothing is ever written there)."""
+    if path is None:
+        return
+    p = Path(path).resolve()
+    for s in scenarios:
+        if p == s.folder or s.folder in p.parents:
+            raise ValueError(f"{option} {path}: inside the scenario's folder {s.folder}; nothing is written there")
 
 
 class Signals:

@@ -91,7 +91,15 @@ def cmd_sim(args: argparse.Namespace) -> int:
                     **{k: getattr(args, k) for k in RULES})
     rec = run_sim(cfg)
     print(json.dumps(rec, default=str))
-    return 0 if rec.get("error") is None else 1
+    for w in rec.get("warnings") or ():
+        print(f"citybrain: warning: {w}", file=sys.stderr)
+    err = rec.get("error") or ""
+    for name, code in (("SIGINT", 130), ("SIGTERM", 143)):
+        if err.startswith(f"stopped by {name}"):
+            return code
+    if err:
+        return 1
+    return 0 if rec.get("safety_violations", 0) == 0 else 3
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -119,7 +127,7 @@ def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end:
                  workers: int = 1, out_dir: Path | None = None, mpc: dict | None = None, fps: float = 4.0,
                  weights: str | None = None, verbose: bool = False, timeout_s: float = 10.0,
                  wait_s: float = 5.0, keep: bool = False, timing: Timing | None = None,
-                 step_length: float | None = None) -> dict:
+                 step_length: float | None = None, stop=None) -> dict:
     """Start brain, workers and sim as subprocesses on loopback, run to the end, stop them.
 
     ``scenario``: a :class:`sim.scenario.Scenario` (or what names one). The run means what the
@@ -127,8 +135,9 @@ def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end:
     come at the controller's own cadence (``mpc`` every 2 s) or every ``timing.step`` seconds, and
     SUMO steps at the scenario's own step length (vision sensing: one step per camera frame,
     ``1 / fps``) unless ``step_length`` says otherwise; the record says which. The sim's progress
-    lines are passed on to stderr. Returns the sim's record (with the brain's and workers' exit
-    codes)."""
+    lines are passed on to stderr. ``stop()`` true (a signal to this process): the sim is asked to
+    end at its next step and its record, what it measured until then, is still read. Returns the
+    sim's record (with the brain's and workers' exit codes)."""
     from brain.service import remote_controller
     from sim.backend import SumoBackend
     from sim.camera import place_cameras
@@ -206,7 +215,12 @@ def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end:
             sim_cmd += ["--end", str(end)]
         time.sleep(3.0 if cam_file else 1.0)  # the brain reads the network, workers load the detector
         start("sim", sim_cmd, relay=True)
-        procs["sim"].wait()
+        told = False
+        while procs["sim"].poll() is None:
+            if stop is not None and stop() and not told:
+                procs["sim"].send_signal(signal.SIGTERM)  # it ends at the next step and writes its record
+                told = True
+            time.sleep(0.1)
         for t in relays:
             t.join(5.0)
     finally:
@@ -226,6 +240,10 @@ def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end:
     rec = json.loads(rec_path.read_text()) if rec_path.exists() else {"error": "the sim wrote no record", "complete": False}
     rec["exit_codes"] = codes
     rec["logs"] = str(out)
+    if rec.get("scenario"):
+        rec["scenario"] = sc.name  # the name this run knows it by (made unique in a benchmark, say)
+    if rec.get("provenance"):
+        rec["provenance"]["controller_options"] = dict(mpc or {})
     return rec
 
 
@@ -288,7 +306,10 @@ def add_commands(sub, timing_args, mpc_args) -> None:
 
 def cmd_bench_loop(args: argparse.Namespace) -> int:
     from benchmarks.loop import bench_loop, markdown_report
+    from brain.cli_common import writable_file
 
+    writable_file(args.json, "--json")
+    writable_file(args.markdown, "--markdown")
     r = bench_loop(steps=args.steps, cameras=args.cameras, rate=args.rate, seconds=args.seconds,
                    progress=lambda s: print(f"bench-loop: {s}", file=sys.stderr, flush=True))
     for path, text in ((args.json, json.dumps(r, indent=1) + "\n"), (args.markdown, markdown_report(r))):

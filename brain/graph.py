@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from brain.model import Network
+from brain.model import GREEN_CHARS, PRIORITY_CHARS, Network
 
 __all__ = ["CompiledNetwork", "build_graph", "compile_network", "PERMISSIVE_SHARE"]
 
@@ -130,9 +130,9 @@ def compile_network(network: Network, yellow: float | None, all_red: float | Non
                 if a < 0:
                     continue
                 c = p.state[li]
-                if c == "G":
+                if c in PRIORITY_CHARS:
                     share[pos[a]] += 1.0
-                elif c == "g":
+                elif c in GREEN_CHARS:
                     share[pos[a]] += PERMISSIVE_SHARE
             serve.extend((share / np.maximum(n_links, 1)).tolist())
         serve_ptr.append(len(serve))

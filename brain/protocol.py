@@ -22,6 +22,8 @@ from typing import Any
 
 import msgpack
 
+from brain.errors import InputError
+
 __all__ = ["VERSION", "MAX_BYTES", "MAX_FRAME_BYTES", "Message", "ProtocolError", "encode", "decode", "TYPES",
            "HWM", "PORTS"]
 
@@ -43,7 +45,7 @@ PORTS = {"frames": 5555, "intake": 5556, "decisions": 5557, "metrics": 9108}
 """Default TCP ports: sim publishes frames, brain pulls counts/status, sim pulls decisions."""
 
 
-class ProtocolError(ValueError):
+class ProtocolError(InputError):
     """A message that must be rejected. ``reason``: malformed, oversized, version, type or range."""
 
     def __init__(self, reason: str, detail: str) -> None:

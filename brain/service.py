@@ -142,15 +142,18 @@ def remote_controller(name: str, options: dict | None = None):
 
 
 def _network(cfg: ServeConfig, timing):
-    """The network the sim's actuator runs, under the same rules (its clearances and transitions)."""
+    """The network the sim's controller drives, under the same rules (its clearances and transitions,
+    without the signals whose own greens conflict)."""
     from sim.backend import SumoBackend
     from sim.scenario import load_scenario
 
     sc = (load_scenario(net=cfg.net, routes=cfg.routes, additional=cfg.additional) if cfg.net
           else load_scenario(cfg.scenario))
+    from sim.rules import driven, review_programs
+
     with SumoBackend(sc) as b:
-        net, _ = b.network(timing)
-    return net
+        net, programs = b.network(timing)
+        return driven(net, review_programs(b, programs, timing))  # what the sim's controller drives
 
 
 class Brain:

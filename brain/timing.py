@@ -146,7 +146,7 @@ class Timing:
         the minimum green, or the walk for a phase that shows a crosswalk's walk. (The actuator
         may then keep the vehicles' green longer for the pedestrian clearance, see
         :class:`Crosswalks`.)"""
-        return [max(self.min_green, self.walk) if any(p.state[i] in "Gg" for i, _ in x.crossings) else self.min_green
+        return [max(self.min_green, self.walk) if any(p.state[i] in GREEN_CHARS for i, _ in x.crossings) else self.min_green
                 for p in x.phases]
 
     def cycle_min_greens(self, x) -> list[float]:
@@ -173,7 +173,7 @@ class Timing:
         lost = self.yellow_of(x) + self.all_red_of(x)
         out = []
         for p in x.phases:
-            walks = [self.ped_clearance(length) for i, length in x.crossings if p.state[i] in "Gg"]
+            walks = [self.ped_clearance(length) for i, length in x.crossings if p.state[i] in GREEN_CHARS]
             out.append(max(self.min_green, self.walk + max(max(walks) - lost, 0.0)) if walks else self.min_green)
         return out
 

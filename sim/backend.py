@@ -17,7 +17,8 @@ from types import ModuleType
 import numpy as np
 import traci.constants as tc
 
-from brain.model import Intersection, Network, Readings
+from brain.errors import SimulatorError
+from brain.model import Intersection, Network, Readings, is_green
 from brain.timing import Timing
 from sim.clearance import is_crossing_lane
 from sim.program import ProgramPhase, green_phases, merge_walk_phases
@@ -42,7 +43,7 @@ across oncoming traffic), stop sign, all-way stop. Right-before-left (``=``) and
 links, where no road has the right of way, stay in the zone."""
 
 
-class SumoError(RuntimeError):
+class SumoError(SimulatorError):
     """SUMO failed to start or died during a run."""
 
 
@@ -134,7 +135,7 @@ class SumoBackend:
             start = ts.start
         try:
             start(self._cmd)
-        except Exception as e:  # SUMO reports config errors as exceptions (libsumo and traci alike)
+        except (ts.TraCIException, ts.FatalTraCIError, OSError) as e:  # SUMO reports config errors this way
             raise SumoError(f"{self.scenario.path}: SUMO could not start ({_first_line(e)})") from None
         self._ts = ts
         self._now = float(ts.simulation.getTime())
@@ -144,7 +145,7 @@ class SumoBackend:
         if self._ts is not None:
             try:
                 self._ts.close()
-            except Exception as e:  # closing a dead SUMO must not hide the original error
+            except (*self.errors, OSError) as e:  # closing a dead SUMO must not hide the original error
                 log.warning("closing SUMO failed: %s", _first_line(e))
             self._ts = None
         if self._tmp is not None:
@@ -152,7 +153,11 @@ class SumoBackend:
             self._tmp = None
 
     def __enter__(self) -> SumoBackend:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -220,9 +225,9 @@ class SumoBackend:
         program = self.program(tls)
         for k, p in enumerate(program):
             if p.is_green:
-                low = max(min_green, walk) if any(p.state[i] in "Gg" for i in crossings) else min_green
+                low = max(min_green, walk) if any(is_green(p.state[i]) for i in crossings) else min_green
                 before = program[k - 1].state
-                if any(before[i] in "Gg" and p.state[i] not in "Gg" for i in crossings):
+                if any(is_green(before[i]) and not is_green(p.state[i]) for i in crossings):
                     low = max(low, p.duration)
                 top = min(max(2.0 * p.duration, low), max(max_green, low))
                 phases.append(tl.Phase(min(max(p.duration, low), top), p.state, low, top))
@@ -241,8 +246,14 @@ class SumoBackend:
         left = max(tl.getNextSwitch(tls) - self.ts.simulation.getTime(), 0.0)
         # the same phase in the new list: the k-th of the old phases that is still there
         index = _matching_index(old, list(phases), k)
-        new = [tl.Phase(p.duration, p.state, p.min_dur, p.max_dur if p.max_dur is not None else p.duration)
-               for p in phases]
+        where = {i: _matching_index(old, list(phases), i) for i in range(len(old))}  # old index -> new
+        came_from = {j: i for i, j in where.items()}
+        new = []
+        for j, p in enumerate(phases):
+            src = logic.phases[came_from[j]] if j in came_from else None
+            nxt = tuple(where.get(n, n) for n in src.next) if src is not None else ()  # phase jumps follow
+            new.append(tl.Phase(p.duration, p.state, p.min_dur, p.max_dur if p.max_dur is not None else p.duration,
+                                nxt, src.name if src is not None else ""))
         tl.setProgramLogic(tls, tl.Logic(current, logic.type, index, new, dict(logic.subParameter)))
         tl.setPhase(tls, index)
         tl.setPhaseDuration(tls, min(left + max(phases[index].duration - old[k].duration, 0.0), phases[index].duration))
@@ -426,7 +437,7 @@ class SumoBackend:
         try:
             self.ts.simulationStep()
             self._now = float(self.ts.simulation.getTime())
-        except Exception as e:
+        except self.errors as e:
             raise SumoError(f"SUMO died at t={self._now:g}: {_first_line(e)}") from None
         sim = self.ts.simulation
         for v in sim.getDepartedIDList():
@@ -461,7 +472,7 @@ class SumoBackend:
         for v in sorted(self._evs):
             try:
                 nxt = self.ts.vehicle.getNextTLS(v)
-            except Exception:  # it arrived between steps
+            except self.errors:  # it arrived between steps
                 continue
             for tls, link, dist, _state in nxt:
                 if dist > self.emergency_reach_m:
@@ -491,15 +502,21 @@ class SumoBackend:
         for v in self.ts.simulation.getPendingVehicles():
             try:
                 route = self.ts.vehicle.getRoute(v)
-            except self._traci_error:
+            except self.errors:
                 continue
             edge = route[0] if route else "?"
             out[edge] = out.get(edge, 0) + 1
         return out
 
     @property
-    def _traci_error(self) -> type[Exception]:
-        return self.ts.TraCIException if hasattr(self.ts, "TraCIException") else Exception
+    def errors(self) -> tuple[type[Exception], ...]:
+        """What a call into SUMO raises when it fails (TraCI's two kinds, recoverable and fatal)."""
+        ts = self._ts
+        if ts is None:
+            import libsumo
+
+            ts = libsumo
+        return ts.TraCIException, ts.FatalTraCIError
 
     def halting_on(self, lanes: Sequence[int]) -> float:
         """Halted vehicles in the sensing zones of ``lanes`` (indices into the network's lanes)."""

@@ -18,7 +18,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +27,12 @@ from brain.controllers import Controller, NativeController, make
 from brain.model import Network, SignalStatus
 from brain.timing import Timing
 from sim.backend import SumoBackend, SumoError
-from sim.clearance import program_findings
 from sim.gridlock import EVERY_S, GridlockWatch
 from sim.measure import read_tripinfo
 from sim.program import ProgramPhase
 from sim.provenance import provenance
-from sim.rules import monitor_rules, native_monitor_rules, native_program
-from sim.safety import SafetyMonitor, read_conflicts
+from sim.rules import driven, monitor_rules, native_monitor_rules, native_program, review_programs
+from sim.safety import SafetyMonitor
 from sim.scenario import Scenario
 from sim.signal import SignalMachine
 
@@ -192,7 +191,13 @@ def run_scenario(
     if open_ended:
         log.warning("%s sets no <end>: running until every vehicle due has arrived, at most until t=%g "
                     "(give --end to choose)", scenario.path.name, sumo_end)
-    backend.start()
+    try:
+        backend.start()
+    except BaseException:
+        backend.close()
+        if tmp is not None:
+            tmp.cleanup()
+        raise
     state = _Loop(backend, ctrl, timing, on_step, open_ended)
     state.end_reason = "--end" if end is not None else ("ceiling" if open_ended else "config")
     error = None
@@ -200,12 +205,15 @@ def run_scenario(
         state.run(sumo_end, progress)
     except SumoError as e:
         error = str(e)
+        state.end_reason = "error"
         log.error("%s under %s (seed %d): %s", scenario.name, ctrl.name, seed, e)
     except Stop as e:
         error = f"{e} at t={state.begin + state.simulated:g}"
+        state.end_reason = "stopped"
         log.warning("%s under %s (seed %d): %s", scenario.name, ctrl.name, seed, error)
     except Exception as e:  # a SUMO call failing outside step(), or a controller bug: keep the results
         error = f"{type(e).__name__} at t={state.begin + state.simulated:g}: {e}"
+        state.end_reason = "error"
         log.exception("%s under %s (seed %d) failed", scenario.name, ctrl.name, seed)
     finally:
         state.read_backlog()
@@ -236,7 +244,7 @@ def run_scenario(
         max_outs=sum(m.max_outs for m in state.machines),
         switches=sum(m.switches for m in state.machines),
         sim_s=state.simulated,
-        intersections=len(state.network.intersections) if state.network else 0,
+        intersections=state.controlled,
         violation_kinds=kinds,
         complete=error is None and trips.complete,
         error=error,
@@ -310,6 +318,8 @@ class _Loop:
         self.gridlock: GridlockWatch | None = None
         self._static: list[dict] = []
         self.notes: list[str] = []
+        self._drive: list = []
+        self.controlled = 0
         self._backlog_max: dict[str, int] = {}
         self._backlog_end: dict[str, int] = {}
 
@@ -324,22 +334,15 @@ class _Loop:
         native = isinstance(self.controller, NativeController)
         crossings = {t: frozenset(i for i, _ in b.crossings(t)) for t in programs}
         ite = {t: b.ite(t) for t in programs} if timing.clearance == "ite" else {}
-        conflicts = read_conflicts(b.scenario.net, programs)
-        # what SUMO's own programs show, as written, judged by the profile (the programs' findings)
-        as_written = replace(timing, protocol="citybrain")
-        judged = {t: native_monitor_rules(as_written, p, crossings[t], ite.get(t)) for t, p in programs.items()}
-        self._static = program_findings(programs, judged, conflicts)
+        review = review_programs(b, programs, timing)
+        self._static = review.findings
+        drive = network if native else driven(network, review)
         if not native:
-            # a signal whose own greens conflict by SUMO's right-of-way data cannot be driven safely
-            # through them: it keeps its own program, and what it shows is the program's
-            unsafe = {f["tls"]: f["detail"] for f in self._static if f["rule"] == "conflicting-greens"}
-            keep = tuple(x for x in network.intersections if x.id not in unsafe)
-            for x in network.intersections:
-                if x.id in unsafe:
-                    self.notes.append(f"signal {x.id}: its program's own greens conflict by SUMO's right-of-way "
-                                      f"data ({unsafe[x.id]}); left on its own program")
-            network = replace(network, intersections=keep)
-            self.driven = {x.id for x in keep}
+            self.driven = {x.id for x in drive.intersections}
+            for t, detail in review.unsafe.items():
+                if any(x.id == t for x in network.intersections):
+                    self.notes.append(f"signal {t}: its program's own greens conflict by SUMO's right-of-way "
+                                      f"data ({detail}); left on its own program")
         running: dict[str, list[ProgramPhase]] = {}
         for t, prog in programs.items():
             if t in self.driven:
@@ -354,17 +357,17 @@ class _Loop:
                 running[x.id] = b.program(x.id)
         rules = {t: native_monitor_rules(timing, running[t], crossings[t], ite.get(t)) for t in running}
         now = b.time
-        for x in network.intersections:
-            if x.id not in self.driven:
-                continue
+        self._drive = [x for x in drive.intersections if x.id in self.driven]
+        self.controlled = len(drive.intersections)
+        for x in self._drive:
             rules[x.id] = monitor_rules(timing, b.applied[x.id])
             m = SignalMachine(x.phases, timing, now, crossings=x.crossings, transitions=b.applied[x.id].transitions)
             self.machines.append(m)
             b.set_state(x.id, m.state)
         self._sent = [m.state for m in self.machines]
-        self.controller.reset(network, timing)
-        self.network = network
-        self.monitor = SafetyMonitor(rules, conflicts)
+        self.controller.reset(drive, timing)
+        self.network = network  # measured whoever drives: every controller is judged on the same signals
+        self.monitor = SafetyMonitor(rules, review.conflicts)
         b.watch(network.lanes, list(programs))
         self._in_lanes = sorted({ln for x in network.intersections for ln in x.in_lanes})
         self.gridlock = GridlockWatch([x.id for x in network.intersections],
@@ -384,9 +387,7 @@ class _Loop:
         """Note the vehicles waiting to be inserted, per entry edge (a last reading at the end)."""
         try:
             pending = self.backend.pending_by_entry()
-        except SumoError:
-            return
-        except Exception as e:  # a SUMO that died: keep what was read before
+        except (SumoError, *self.backend.errors) as e:  # a SUMO that died: keep what was read before
             log.debug("insertion backlog not read: %s", e)
             return
         self._backlog_end = pending
@@ -429,7 +430,7 @@ class _Loop:
                         m.request(now, int(w))
                     self.decisions += len(self.machines)
                     next_decision += interval
-                for i, (x, m) in enumerate(zip(self.network.intersections, self.machines)):
+                for i, (x, m) in enumerate(zip(self._drive, self.machines)):
                     shown = m.tick(now)
                     if shown != self._sent[i]:
                         b.set_state(x.id, shown)

@@ -30,7 +30,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from brain.model import GreenPhase, is_green, is_yellow, keeps_green
+from brain.model import PRIORITY_CHARS, GreenPhase, is_green, is_yellow, keeps_green
 
 __all__ = ["ProgramPhase", "Step", "green_phases", "merge_walk_phases", "merged_runs", "program_transitions",
            "illegal_reason", "plan_transitions", "generated_steps", "transition_states", "yellow_time", "all_red_time", "min_spans",
@@ -173,15 +173,18 @@ def illegal_reason(src: str, steps: Sequence[Step], dst: str, crossings: frozens
                 return f"crosswalk link {link} walks during the transition"
             continue
         green_from = start[0] if is_green(chars[0]) else None
+        before_yellow = ""
         for k in range(1, len(chars)):
             a, b = chars[k - 1], chars[k]
-            if a == b:
+            if a == b or (is_yellow(a) and is_yellow(b)):
                 continue
+            if is_yellow(b):
+                before_yellow = a
             if is_green(a) and not is_green(b) and not is_yellow(b):
                 return f"link {link} {a}->{b} without yellow"
             if is_green(a) and is_green(b) and not keeps_green(a, b, permissive_needs_yellow):
                 return f"link {link} {a}->{b}: protected turn turned permissive without yellow"
-            if is_yellow(a) and is_green(b):
+            if is_yellow(a) and is_green(b) and not (before_yellow in PRIORITY_CHARS and b not in PRIORITY_CHARS):
                 return f"link {link} yellow then green again"
             if is_green(b) and not is_green(a):
                 green_from = start[k]
@@ -250,8 +253,11 @@ def plan_transitions(greens: Sequence[GreenPhase], program: Sequence[ProgramPhas
             steps = own.get((i, j))
             if steps is not None and illegal_reason(a.state, steps, b.state, crossings, permissive_needs_yellow,
                                                     min_green) is None:
-                out[(i, j)] = _resolve(steps, yellow, all_red, min_yellow, min_all_red, max_yellow)
-                continue
+                try:
+                    out[(i, j)] = _resolve(steps, yellow, all_red, min_yellow, min_all_red, max_yellow)
+                    continue
+                except Untimeable:
+                    pass  # the actuator's own transition instead
             out[(i, j)] = generated_steps(a.state, b.state, gen_y, gen_r, crossings, permissive_needs_yellow)
     return out
 
@@ -277,7 +283,7 @@ def _resolve(steps: Sequence[Step], yellow: float | None, all_red: float | None,
 
 
 def _retime(items: list[tuple[str, float, str]], yellow: float | None, all_red: float | None, min_yellow: float,
-            min_all_red: float, max_yellow: float = math.inf) -> list[tuple[str, float, str]]:
+            min_all_red: float, max_yellow: float = math.inf, strict: bool = True) -> list[tuple[str, float, str]]:
     """Time each group of consecutive yellow intervals and the red intervals right after it.
 
     Yellow: with an explicit ``yellow`` the group is scaled so that its longest yellow (per link,
@@ -296,7 +302,7 @@ def _retime(items: list[tuple[str, float, str]], yellow: float | None, all_red: 
         while j < len(out) and out[j][2] == "yellow":
             j += 1
         states = [st for st, _, _ in out[i:j]]
-        durs = _yellow_group([d for _, d, _ in out[i:j]], states, yellow, min_yellow, max_yellow)
+        durs = _yellow_group([d for _, d, _ in out[i:j]], states, yellow, min_yellow, max_yellow, strict)
         out[i:j] = [(st, d, "yellow") for st, d in zip(states, durs)]
         k = j
         while k < len(out) and out[k][2] == "red":
@@ -315,39 +321,51 @@ def _retime(items: list[tuple[str, float, str]], yellow: float | None, all_red: 
     return out
 
 
+class Untimeable(ValueError):
+    """A group of staggered yellows whose links' yellows cannot all be brought within the limits."""
+
+
+def _spans(states: Sequence[str]) -> list[tuple[int, int]]:
+    """(first, last) interval of each link's contiguous yellow in a group of yellow intervals."""
+    out = []
+    for link in range(len(states[0])):
+        k = 0
+        while k < len(states):
+            if is_yellow(states[k][link]):
+                m = k
+                while m + 1 < len(states) and is_yellow(states[m + 1][link]):
+                    m += 1
+                out.append((k, m))
+                k = m + 1
+            else:
+                k += 1
+    return out
+
+
 def _yellow_group(durs: list[float], states: list[str], yellow: float | None, min_yellow: float,
-                  max_yellow: float = math.inf) -> list[float]:
-    """Durations of consecutive yellow intervals (see :func:`_retime`)."""
-    durs = list(durs)
-
-    def spans() -> list[tuple[int, int]]:  # (first, last) interval of each link's contiguous yellow
-        out = []
-        for link in range(len(states[0])):
-            k = 0
-            while k < len(states):
-                if is_yellow(states[k][link]):
-                    m = k
-                    while m + 1 < len(states) and is_yellow(states[m + 1][link]):
-                        m += 1
-                    out.append((k, m))
-                    k = m + 1
-                else:
-                    k += 1
-        return out
-
-    found = spans()
+                  max_yellow: float = math.inf, strict: bool = True) -> list[float]:
+    """Durations of consecutive yellow intervals (see :func:`_retime`) such that every link's
+    yellow lasts from ``lo`` to ``hi`` (``yellow`` both, where given; else ``min_yellow`` and
+    ``max_yellow``). Staggered yellows (links whose yellows overlap in part) may not allow it:
+    then :class:`Untimeable` where ``strict``, else each interval is clamped on its own."""
+    lo = yellow if yellow is not None else min_yellow
+    hi = yellow if yellow is not None else max(max_yellow, min_yellow)
+    found = _spans(states)
     if not found:
-        return durs
-    longest = max(sum(durs[a:b + 1]) for a, b in found)
-    if yellow is not None:
-        return [d * yellow / longest for d in durs] if longest > 0 else [yellow] * len(durs)
-    if longest > max_yellow:
-        durs = [d * max_yellow / longest for d in durs]
-    for a, b in found:
-        short = min_yellow - sum(durs[a:b + 1])
+        return list(durs)
+    out = list(durs)
+    longest = max(sum(out[a:b + 1]) for a, b in found)
+    if longest > hi and longest > 0:
+        out = [d * hi / longest for d in out]
+    for a, b in found:  # raise a short yellow where it ends
+        short = lo - sum(out[a:b + 1])
         if short > 1e-9:
-            durs[b] += short
-    return durs
+            out[b] += short
+    if all(lo - 1e-6 <= sum(out[a:b + 1]) <= hi + 1e-6 for a, b in found):
+        return out
+    if strict:
+        raise Untimeable(f"staggered yellows {states} cannot all last {lo:g}-{hi:g} s")
+    return [min(max(d, lo), hi) for d in durs]
 
 
 def rewrite_clearances(program: Sequence[ProgramPhase], *, yellow: float | None, all_red: float | None,
@@ -362,7 +380,7 @@ def rewrite_clearances(program: Sequence[ProgramPhase], *, yellow: float | None,
     program has them)."""
     kinds = ["yellow" if p.is_yellow else ("red" if p.is_red else "green") for p in program]
     timed = _retime([(p.state, p.duration, k) for p, k in zip(program, kinds)], yellow, all_red, min_yellow,
-                    min_all_red, max_yellow)
+                    min_all_red, max_yellow, strict=False)
     out: list[ProgramPhase] = []
     k = 0
     last_green: int | None = None

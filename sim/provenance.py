@@ -31,6 +31,8 @@ def provenance(scenario: Scenario, *, seed: int | None, timing: Timing, begin: f
     """The record's ``provenance``: everything needed to make the same figure again."""
     return {
         "scenario_path": str(scenario.path),
+        **({} if scenario.config is not None else {"routes": [str(r) for r in scenario.routes],
+                                                    "additional": [str(a) for a in scenario.additional]}),
         "begin_s": begin,
         "end_s": end,
         "end_reason": end_reason,

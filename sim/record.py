@@ -30,14 +30,16 @@ def read_edgedata(path: Path) -> list[dict]:
         return []
     out = []
     try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError:  # a run cut short leaves the file unterminated: keep what is complete
-        return out
-    for iv in root.iter("interval"):
-        edges = {}
-        for e in iv.iter("edge"):
-            edges[e.get("id")] = {k: float(v) for k, v in e.attrib.items() if k != "id" and _isnum(v)}
-        out.append({"begin": float(iv.get("begin")), "end": float(iv.get("end")), "edges": edges})
+        for _event, el in ET.iterparse(path):  # interval by interval: a run cut short keeps the complete ones
+            if el.tag != "interval":
+                continue
+            edges = {}
+            for e in el.iter("edge"):
+                edges[e.get("id")] = {k: float(v) for k, v in e.attrib.items() if k != "id" and _isnum(v)}
+            out.append({"begin": float(el.get("begin")), "end": float(el.get("end")), "edges": edges})
+            el.clear()
+    except ET.ParseError:
+        pass
     return out
 
 
@@ -174,7 +176,7 @@ class Recorder:
             if any(c in YELLOW_CHARS for c in st):
                 kind = "yellow"
             else:
-                g = frozenset(i for i, c in enumerate(st) if c in "Gg")
+                g = frozenset(i for i, c in enumerate(st) if c in GREEN_CHARS)
                 kind = next((f"phase {k}" for k, ph in enumerate(self.greens[t]) if g and g == ph), "red" if not g else "green")
             tl = self.timeline[t]
             if tl and tl[-1][2] == kind:

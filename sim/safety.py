@@ -16,11 +16,17 @@ applied rules, handed over as plain numbers (:class:`SafetyRules`). It counts ev
 - ``yellow-below-minimum``: a link's yellow ends before the minimum yellow.
 - ``yellow-above-maximum``: a link's yellow lasts longer than the maximum (drivers learn to take a
   long yellow as green).
-- ``all-red-below-minimum``: a link starts going while a conflicting link is still yellow, or
-  sooner than the all-red after that link's yellow ended (unless it yields to it).
+- ``green-after-yellow``: a yellow followed by green again instead of red (a steady yellow is
+  followed by red), but for the yellow arrow: a protected turn (``G``) showing yellow before it
+  turns permissive (``g``).
+- ``all-red-below-minimum``: a link (a crosswalk's walk too) starts going while a conflicting
+  link is still yellow, or sooner than the all-red after that link's yellow ended (unless it
+  yields to it).
 - ``conflicting-greens``: two conflicting links (foes in SUMO's matrix, from different approaches)
-  go at once and neither yields to the other (a link yields when it shows ``g o s`` and SUMO's
-  response has it give way to the other).
+  go at once and neither yields to the other (a link yields when it shows ``g o`` and SUMO's
+  response has it give way to the other, or when it shows ``s``: SUMO's stop-then-go passes only
+  where no vehicle uses a foe stream).
+- ``state-length-changed``: a signal shows a state of another length than before.
 
 Pedestrian crossings (SUMO crossings) are judged by their own rules (a walk ends straight into
 don't walk, so the yellow rules do not apply to them):
@@ -56,7 +62,8 @@ _YELLOW = frozenset("yY")
 _STOPPED = frozenset("rus")
 
 RULE_NAMES = ("no-yellow-before-red", "no-yellow-before-permissive", "green-below-minimum", "yellow-below-minimum",
-              "yellow-above-maximum", "all-red-below-minimum", "conflicting-greens", "walk-below-minimum", "ped-clearance-below-minimum")
+              "yellow-above-maximum", "green-after-yellow", "all-red-below-minimum", "conflicting-greens",
+              "walk-below-minimum", "ped-clearance-below-minimum", "state-length-changed")
 """Every rule the monitor checks, by name."""
 
 
@@ -176,7 +183,7 @@ class Violation:
 
 
 class _Track:
-    __slots__ = ("state", "since", "yellow_end", "walk_end", "phase")
+    __slots__ = ("state", "since", "yellow_end", "walk_end", "phase", "before_yellow")
 
     def __init__(self, state: str, phase: int | None) -> None:
         self.state = state
@@ -184,6 +191,7 @@ class _Track:
         self.yellow_end = [-math.inf] * len(state)
         self.walk_end: dict[int, float] = {}
         self.phase = phase
+        self.before_yellow = [""] * len(state)  # what each link showed before its yellow
 
 
 class SafetyMonitor:
@@ -235,7 +243,7 @@ class SafetyMonitor:
             return
         phases = (track.phase, phase if phase is not None else track.phase)
         if len(state) != len(track.state):
-            self._flag(now, tls, "conflicting-greens", f"state length changed to {len(state)}", phases)
+            self._flag(now, tls, "state-length-changed", f"{len(track.state)} links shown, then {len(state)}", phases)
             self._tracks[tls] = _Track(state, phase)
             return
         rules = self._rules.get(tls, SafetyRules())
@@ -254,11 +262,13 @@ class SafetyMonitor:
                     self._flag(now, tls, "walk-below-minimum", f"crossing link {c} walk {held:g}s < {rules.walk:g}s",
                                phases)
         for i, (old, new) in enumerate(zip(old_state, state)):
-            if old == new:
+            if old == new or (old in _YELLOW and new in _YELLOW):  # y <-> Y: the same yellow goes on
                 continue
             if i in crossings:  # judged above; only the start of its walk or don't-walk matters
                 if (new in _GO) != (old in _GO):
                     track.since[i] = now
+                    if new in _GO:  # a walk starts: no conflicting vehicle may still be clearing
+                        self._check_clearing(now, tls, track, state, i, foes, crossings, rules, phases)
                 continue
             held = now - track.since[i]
             was_go, is_go = old in _GO, new in _GO
@@ -276,7 +286,11 @@ class SafetyMonitor:
                 elif new in _YELLOW and held < rules.min_green - 1e-6:
                     self._flag(now, tls, "green-below-minimum", f"link {i} green {held:g}s < {rules.min_green:g}s",
                                phases)
-            elif old in _YELLOW and new not in _GO and held < rules.min_yellow - 1e-6:
+            elif old in _YELLOW and is_go:
+                if not (track.before_yellow[i] in _PRIORITY and new not in _PRIORITY):  # not the yellow arrow
+                    self._flag(now, tls, "green-after-yellow", f"link {i} {old}->{new}: a yellow not followed by red",
+                               phases)
+            elif old in _YELLOW and held < rules.min_yellow - 1e-6:
                 self._flag(now, tls, "yellow-below-minimum", f"link {i} yellow {held:g}s < {rules.min_yellow:g}s",
                            phases)
             elif old in _YELLOW and held > rules.max_yellow + 1e-6:
@@ -284,6 +298,8 @@ class SafetyMonitor:
                            phases)
             if is_go:
                 self._check_clearing(now, tls, track, state, i, foes, crossings, rules, phases)
+            if new in _YELLOW:
+                track.before_yellow[i] = old
             track.since[i] = now
         track.state = state
         track.phase = phases[1]
@@ -303,7 +319,7 @@ class SafetyMonitor:
         clearing (yellow, or within the all-red after it), no conflicting crossing within its
         pedestrian clearance."""
         for j in foes.get(i, ()):
-            if self._yields(tls, state, i, j):
+            if j >= len(state) or self._yields(tls, state, i, j):
                 continue
             if j in crossings:
                 ended = track.walk_end.get(j)

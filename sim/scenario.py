@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from brain.errors import ScenarioError
 from sim.sumocfg import (ConfigError, additional_outputs, catalogue, dropped_options, is_output, open_xml,
                          option_names, parse_time, read_config)
 
@@ -35,8 +36,6 @@ _GENERIC = frozenset({"run", "sim", "simulation", "config", "configuration", "cf
 _MAX_CONFIG_BYTES = 1 << 20
 
 
-class ScenarioError(Exception):
-    """A scenario that cannot be run; the message names the offending file."""
 
 
 def library_dir() -> Path:
@@ -244,10 +243,11 @@ def load_scenario(spec: str | Path | None = None, *, net: str | Path | None = No
 
 
 def _from_folder(folder: Path) -> Scenario:
-    """A folder with a network and route files but no configuration."""
+    """A folder with a network and route files but no configuration: every ``<routes>`` file (the
+    ``*.rou.xml`` ones where there are also trip or flow files they were made from)."""
     nets, routes, adds = [], [], []
     for p in sorted(folder.iterdir()):
-        if not p.is_file():
+        if not p.is_file() or ".alt." in p.name:  # duarouter's route alternatives repeat the routes
             continue
         tag = _first_tag(p)
         if tag == "net":
@@ -256,6 +256,9 @@ def _from_folder(folder: Path) -> Scenario:
             routes.append(p)
         elif tag in ("additional", "add", "a"):
             adds.append(p)
+    named = [r for r in routes if r.name.endswith((".rou.xml", ".rou.xml.gz"))]
+    if named and len(named) < len(routes):  # routes next to the trips or flows they were made from
+        routes = named
     if not nets:
         raise ScenarioError(f"{folder}: no SUMO configuration and no network (.net.xml) in this folder")
     if len(nets) > 1:
@@ -313,11 +316,16 @@ def _notes(options: dict[str, str], where: Path) -> tuple[str, ...]:
     """What a run changes in this configuration, one line each."""
     drop = dropped_options(gui=False)
     notes = []
-    traci = sorted(n for n in options if n in drop and catalogue()[n].section == "traci_server")
+    traci = sorted(n for n in options if n in drop and n in catalogue() and catalogue()[n].section == "traci_server")
     if traci:
         notes.append(f"{where.name}: {', '.join('<' + n + '>' for n in traci)} is for TraCI clients; ignored "
                      "(citybrain drives SUMO itself)")
-    gui = sorted(n for n in options if n in drop and n not in traci)
+    other = sorted(n for n in options if n in drop and n not in traci and catalogue().get(n) is not None
+                   and catalogue()[n].section != "gui_only")
+    if other:
+        notes.append(f"{where.name}: {', '.join('<' + n + '>' for n in other)} ignored (it would keep SUMO from "
+                     "running the scenario or move the run's outputs)")
+    gui = sorted(n for n in options if n in drop and n not in traci and n not in other)
     if gui:
         notes.append(f"{where.name}: sumo-gui's {', '.join('<' + n + '>' for n in gui)} ignored (used with --gui)")
     outs = sorted(n for n, v in options.items() if v and is_output(n))
@@ -326,7 +334,8 @@ def _notes(options: dict[str, str], where: Path) -> tuple[str, ...]:
         if files:
             outs.append(f"{Path(a).name}: {', '.join(files[:3])}" + (" ..." if len(files) > 3 else ""))
     if outs:
-        notes.append(f"{where.name}: its outputs ({'; '.join(outs)}) go to the run's folder, never the scenario's")
+        notes.append(f"{where.name}: its outputs ({'; '.join(outs)}) go to the run's folder (kept with "
+                     "--keep-trips), never the scenario's")
     if options.get("random", "false").lower() in ("true", "1", "on", "yes"):
         notes.append(f"{where.name}: <random> is replaced by the run's --seed (runs must be reproducible)")
     if options.get("time-to-teleport") not in (None, "", "-1"):
@@ -345,15 +354,19 @@ def unique_names(scenarios: Sequence[Scenario]) -> list[Scenario]:
             raise ScenarioError(f"{s.path}: scenario given twice")
         seen[s.path] = i
     names = [s.name for s in scenarios]
+    # two configurations of one folder: told apart by their files, not by more folders
+    for i, s in enumerate(scenarios):
+        if sum(1 for t in scenarios if t.name == s.name and t.folder == s.folder) > 1:
+            names[i] = f"{s.name}/{s.path.name}"
     depth = [0] * len(scenarios)
     for _ in range(32):
         clash = {n for n in names if names.count(n) > 1}
         if not clash:
             break
         for i, s in enumerate(scenarios):
-            if names[i] in clash:
+            if names[i] in clash and depth[i] < len(s.folder.parts):
                 depth[i] += 1
-                parents = s.folder.parts[-depth[i]:] if depth[i] <= len(s.folder.parts) else s.folder.parts
-                base = s.name if s.name != s.folder.name else None
+                parents = s.folder.parts[-depth[i]:]
+                base = names[i].split("/")[-1] if names[i].split("/")[-1] != s.folder.name else None
                 names[i] = "/".join([*parents, *([base] if base else [])]).lstrip("/")
     return [replace(s, name=n) for s, n in zip(scenarios, names)]

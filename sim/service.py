@@ -292,6 +292,8 @@ def run_sim(cfg: SimConfig) -> dict:
         if frames is not None:
             frames.close()
     lat = np.array(remote.latency_ms) if remote.latency_ms else np.zeros(0)
+    if d.get("provenance"):
+        d["provenance"]["controller"] = f"{remote.controller or 'none'} (brain, over the service)"
     d.update({"sensing": cfg.sensing, "brain_controller": remote.controller, "service": remote.stats,
               "fallback_events": remote.events[:1000], "frames_dropped": frames.dropped if frames else 0,
               "count_to_decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,  # JSON has no NaN

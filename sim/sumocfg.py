@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from brain.errors import ScenarioError
+
 __all__ = ["ConfigError", "OptionInfo", "catalogue", "read_config", "write_run_config", "sumo_binary", "sumo_env",
            "parse_time", "open_xml", "OUTPUT_DIR", "dropped_options", "option_names", "is_output",
            "additional_outputs"]
@@ -48,7 +50,7 @@ _OUTPUT_ELEMENTS = {
 _PATH_SUFFIXES = (".xml", ".gz", ".csv", ".txt", ".png", ".jpg", ".gif", ".obj", ".osg", ".3ds", ".ply", ".dae")
 
 
-class ConfigError(Exception):
+class ConfigError(ScenarioError):
     """A configuration SUMO cannot read; the message names the file."""
 
 
@@ -82,7 +84,10 @@ def sumo_env() -> dict[str, str]:
 def _template() -> ET.Element:
     with tempfile.TemporaryDirectory(prefix="citybrain-template-") as tmp:
         out = Path(tmp) / "template.xml"
-        subprocess.run([sumo_binary(), "--save-template", str(out)], capture_output=True, env=sumo_env(), check=True)
+        done = subprocess.run([sumo_binary(), "--save-template", str(out)], capture_output=True, text=True,
+                              env=sumo_env())
+        if done.returncode != 0 or not out.exists():
+            raise ConfigError(f"{sumo_binary()}: SUMO could not list its options ({done.stderr.strip()[:200]})")
         return ET.parse(out).getroot()
 
 
@@ -104,21 +109,32 @@ def option_names() -> dict[str, str]:
     return out
 
 
+_DEVICE_FILES = frozenset({"device.ssm.file", "device.toc.file"})
+"""Output files SUMO's catalogue types as plain strings."""
+
+_NOT_RUN = frozenset({"save-configuration", "save-template", "save-schema", "save-commented", "output-prefix",
+                      "output-suffix"})
+"""Options a measured run leaves out: writing a configuration or template makes SUMO exit without
+running, and a prefix or suffix would move the run's own outputs."""
+
+
 def is_output(name: str) -> bool:
     """True for an option naming a file SUMO writes."""
+    if name in _DEVICE_FILES:
+        return True
     info = catalogue().get(name)
-    if info is None or not info.is_file:
+    if info is None or not info.is_file or name in _NOT_RUN:
         return False
     if info.section == "output":
         return not name.endswith("input-file")
-    return name in ("save-configuration", "save-template", "save-schema", "log", "message-log", "error-log") \
-        or name.endswith(".output") or name.startswith("save-state.")
+    return name in ("log", "message-log", "error-log") or name.endswith(".output") or name.startswith("save-state.")
 
 
 def dropped_options(gui: bool = False) -> frozenset[str]:
-    """Options a run never passes on: TraCI's (the run is its own client) and, without a GUI, sumo-gui's."""
+    """Options a run never passes on: TraCI's (the run is its own client), what would stop SUMO
+    from running or move the run's outputs, and, without a GUI, sumo-gui's."""
     return frozenset(n for n, i in catalogue().items()
-                     if i.section == "traci_server" or (i.section == "gui_only" and not gui))
+                     if i.section == "traci_server" or (i.section == "gui_only" and not gui)) | _NOT_RUN
 
 
 def parse_time(text: str) -> float:

@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from sim.program import ProgramPhase, all_red_time, green_phases, min_spans, yellow_time
 
 
@@ -114,3 +116,17 @@ def test_fixed_time_programs_are_retimed_keeping_their_cycle():
     long = [P("GGrr", 100), P("yyrr", 100), P("rrGG", 100), P("rryy", 100)]
     out = rewrite_clearances(long, yellow=None, all_red=None, min_yellow=3, min_all_red=0, max_yellow=6)
     assert [p.duration for p in out] == [194, 6, 194, 6]
+
+
+def test_staggered_yellows_keep_every_links_yellow_within_the_limits_or_are_not_kept():
+    from sim.program import Untimeable, _yellow_group, plan_transitions
+
+    assert _yellow_group([5, 3], ["yyr", "rry"], None, 3, 6) == [5, 3]  # one link each: as written
+    assert _yellow_group([2, 1], ["yy", "yy"], None, 3, 6) == [2, 1]  # both links: 3 s in all
+    with pytest.raises(Untimeable):  # link 0 over both (8 s after raising link 1's to 3 s)
+        _yellow_group([5, 1], ["yr", "yy"], None, 3, 6)
+    assert _yellow_group([5, 1], ["yr", "yy"], None, 3, 6, strict=False) == [5, 3]  # SUMO's own: as near as it gets
+    prog = [P("GGrr", 30), P("yGrr", 5), P("yyrr", 1), P("rrGG", 30), P("rryy", 3)]
+    plan = plan_transitions(green_phases(prog), prog, yellow=None, all_red=None, min_yellow=3, min_all_red=0,
+                            max_yellow=6)
+    assert plan[(0, 1)] == (("yyrr", 5),)  # the actuator's own (the longest yellow shown) instead

@@ -100,3 +100,23 @@ def test_conflicts_come_from_sumos_matrices():
     assert (1, 9) not in conf.foes  # north and south through: opposite, no conflict
     left_yields = [(a, b) for a, b in conf.yields if a == 3]  # the north approach's left turn
     assert (3, 9) in left_yields or (3, 10) in left_yields  # gives way to the oncoming (south) through
+
+
+def test_a_yellow_changing_between_y_and_Y_is_one_yellow():
+    mon = feed([(0, "GGrr"), (10, "yyrr"), (11, "YYrr"), (13, "rrrr"), (14, "rrGG")])
+    assert mon.violations == 0, mon.kept
+
+
+def test_a_yellow_followed_by_green_is_flagged_but_the_yellow_arrow_is_not():
+    assert feed([(0, "GGrr"), (10, "yyrr"), (13, "GGrr")]).counts["green-after-yellow"] == 2
+    conf = Conflicts.of_pairs(2, foes=[(0, 1)], yields=[(0, 1)])
+    # a protected left (G) shows its yellow arrow, then turns permissive (g) beside the oncoming through
+    assert feed([(0, "Grr"), (10, "yrr"), (13, "grG")], conf=Conflicts.of_pairs(3)).violations == 0
+    assert feed([(0, "gG"), (10, "yG"), (13, "gG")], conf=conf).counts["green-after-yellow"] == 1
+
+
+def test_a_walk_that_starts_while_a_conflicting_link_is_yellow_is_flagged():
+    conf = Conflicts.of_pairs(2, foes=[(0, 1)], crossings={1: 10.0})
+    mon = feed([(0, "Gr"), (10, "yr"), (12, "yG")], conf=conf)
+    assert mon.counts["all-red-below-minimum"] == 1, mon.kept
+    assert feed([(0, "Gr"), (10, "yr"), (13, "rr"), (14, "rG")], conf=conf).violations == 0

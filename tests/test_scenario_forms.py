@@ -188,3 +188,32 @@ def test_rilsa_configs_are_read_and_the_missing_demand_is_named(example):
         load_scenario(folder)
     msg = str(e.value)
     assert msg == f"{folder / 'flows.rou.xml'}: route-file named in run.sumo.cfg does not exist"
+
+
+def test_options_that_would_stop_or_move_a_run_are_left_out(tmp_path):
+    """``<save-configuration>`` makes SUMO write a file and exit without running; a prefix moves
+    every output: both are left out with a note; a run folder inside the scenario is refused."""
+    folder = tmp_path / "scen"
+    net, rou = _copy_single(folder)
+    (folder / "s.sumocfg").write_text(
+        f'<configuration><input><net-file value="{net}"/><route-files value="{rou}"/></input>'
+        '<time><end value="120"/></time><configuration><save-configuration value="again.sumocfg"/></configuration>'
+        '<output><output-prefix value="out/"/><summary-output value="sum.xml"/></output></configuration>')
+    before = _snapshot(folder)
+    p = cli("run", "--scenario", str(folder), "--controller", "greedy", timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "<output-prefix> ignored" in p.stderr
+    assert "sim_s               120" in p.stdout
+    assert _snapshot(folder) == before
+    p = cli("run", "--scenario", str(folder), "--keep-trips", str(folder / "mine"), timeout=60)
+    assert p.returncode == 2 and "inside the scenario's folder" in p.stderr
+
+
+def test_two_generic_configurations_in_one_folder_keep_apart(tmp_path):
+    net, rou = _copy_single(tmp_path / "d" / "x")
+    for name in ("run", "sim"):
+        (tmp_path / "d" / "x" / f"{name}.sumocfg").write_text(
+            f'<configuration><input><net-file value="{net}"/><route-files value="{rou}"/></input></configuration>')
+    scens = [load_scenario(tmp_path / "d" / "x" / f"{n}.sumocfg") for n in ("run", "sim")]
+    names = [s.name for s in unique_names(scens)]
+    assert names == ["x/run.sumocfg", "x/sim.sumocfg"]

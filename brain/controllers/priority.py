@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from brain.controllers.base import Controller
-from brain.model import Network, Readings, SignalStatus
+from brain.model import GREEN_CHARS, PRIORITY_CHARS, Network, Readings, SignalStatus
 from brain.timing import Timing
 
 __all__ = ["Priority", "PriorityConfig"]
@@ -75,8 +75,8 @@ class Priority(Controller):
                 if min(link) < 0 or link in self._serving:
                     continue
                 approach = [m for m, lk in enumerate(x.links) if lk[0] >= 0 and edge[lk[0]] == edge[link[0]]]
-                cands = [(-sum(p.state[m] in "Gg" for m in approach), 0 if p.state[k] == "G" else 1, q)
-                         for q, p in enumerate(x.phases) if p.state[k] in "Gg"]
+                cands = [(-sum(p.state[m] in GREEN_CHARS for m in approach), 0 if p.state[k] in PRIORITY_CHARS else 1,
+                          q) for q, p in enumerate(x.phases) if p.state[k] in GREEN_CHARS]
                 if cands:
                     far = min(cands)[2]
                     close = min(cands, key=lambda c: (c[1], c[0]))[2]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from brain.controllers.base import Controller, register
-from brain.model import Intersection, Network, Readings, SignalStatus
+from brain.model import GREEN_CHARS, PRIORITY_CHARS, Intersection, Network, Readings, SignalStatus
 from brain.timing import Crosswalks, Timing
 
 __all__ = ["Webster", "critical_lanes", "webster_cycle", "webster_greens"]
@@ -49,8 +49,8 @@ def critical_lanes(x: Intersection) -> list[np.ndarray]:
     out: list[list[int]] = [[] for _ in range(x.n_phases)]
     for lane in x.in_lanes:
         links = [i for i, (a, _) in enumerate(x.links) if a == lane]
-        prio = [sum(p.state[i] == "G" for i in links) for p in x.phases]
-        served = [sum(p.state[i] in "Gg" for i in links) for p in x.phases]
+        prio = [sum(p.state[i] in PRIORITY_CHARS for i in links) for p in x.phases]
+        served = [sum(p.state[i] in GREEN_CHARS for i in links) for p in x.phases]
         best = max(range(x.n_phases), key=lambda k: (served[k], prio[k]))
         if served[best]:
             out[best].append(lane)
