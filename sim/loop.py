@@ -171,6 +171,10 @@ def run_scenario(
     Returns:
         The run's record. If SUMO dies mid-run the record carries ``error`` and the figures of
         the trips written until then (``complete`` False); nothing raises after SUMO started.
+
+    libsumo keeps some state from one simulation to the next in one process (a run after a
+    Bologna run measures a little differently): figures meant to be compared are made one run per
+    process, as ``citybrain bench`` does.
     """
     check_end(scenario, end)
     ctrl = make(controller) if isinstance(controller, str) else controller
