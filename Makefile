@@ -71,7 +71,7 @@ report-grid4x4: $(STAMP)
 	$(BIN)/citybrain bench --scenario grid4x4 --seed 1 --seed 2 --seed 3 --report runs/report-grid4x4 \
 	  --title "grid4x4: every controller, seeds 1-3"
 	mkdir -p benchmarks/results/report-grid4x4
-	cp runs/report-grid4x4/report.html runs/report-grid4x4/hcm.csv runs/report-grid4x4/intervals.csv \
+	cp runs/report-grid4x4/report.html runs/report-grid4x4/hcm.csv runs/report-grid4x4/intervals.csv runs/report-grid4x4/entries.csv \
 	  benchmarks/results/report-grid4x4/
 
 # Emergency vehicles with and without priority (grid4x4, arterial; 3 seeds).
