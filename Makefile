@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-quick setup system-deps bench-all bench-corpus bench-kernel bench-vision bench-loop bench-emergency report-grid4x4 detector scenarios clean
+.PHONY: demo test test-quick setup system-deps bench-all bench-corpus bench-suite bench-suite-tuning bench-kernel bench-vision bench-loop bench-emergency report-grid4x4 detector scenarios clean
 
 setup: $(STAMP)
 
@@ -59,6 +59,20 @@ bench-corpus: $(STAMP)
 	  $(foreach s,cologne1 cologne3 ingolstadt1 ingolstadt7 grid4x4,--scenario $(RESCO)/$(s)) \
 	  --seed 1 --seed 2 --seed 3 --json benchmarks/results/corpus.json --markdown benchmarks/results/corpus.md \
 	  --title "Every controller on the outside corpus and the RESCO scenarios, one set of rules for all"
+
+# The generalisation suite (benchmarks/suites/generalisation.toml): both halves on the checking
+# seeds 4-6, every controller under the default rules, with the judgement of mpc. The stress set
+# is generated first where it is missing. Several hours on 2 cores; `--jobs` takes every core.
+SUITE ?= benchmarks/suites/generalisation.toml
+bench-suite: $(STAMP) | scenarios/stress/rand-3/rand-3.sumocfg
+	$(BIN)/citybrain bench --suite $(SUITE) --json benchmarks/results/suite.json --markdown benchmarks/results/suite.md
+
+# The tuning half on the tuning seeds 1-3: the only runs settings may be tuned on.
+bench-suite-tuning: $(STAMP) | scenarios/stress/rand-3/rand-3.sumocfg
+	$(BIN)/citybrain bench --suite $(SUITE) --half tuning --json runs/suite-tuning.json --markdown runs/suite-tuning.md
+
+scenarios/stress/rand-3/rand-3.sumocfg: | $(STAMP)
+	$(BIN)/citybrain scenarios stress
 
 # The detector: render a dataset from the own scenarios (single is kept out for testing) and train
 # it from scratch, offline (about an hour on 2 CPU cores; `--device 0` on a GPU machine).

@@ -346,8 +346,10 @@ def markdown_table(rows: Sequence[dict]) -> str:
 
 
 def write_results(records: Sequence[dict], order: Sequence[tuple[str, str]], json_path: Path | None,
-                  md_path: Path | None, title: str = "") -> list[dict]:
-    """Aggregate, order as asked, and write JSON and Markdown (each rewritten whole)."""
+                  md_path: Path | None, title: str = "",
+                  epilogue: Callable[[list[dict]], str] | None = None) -> list[dict]:
+    """Aggregate, order as asked, and write JSON and Markdown (each rewritten whole); ``epilogue(rows)``
+    adds a section to the Markdown after the table."""
     rank = {k: i for i, k in enumerate(order)}
     rows = sorted(aggregate(records), key=lambda a: rank.get((a["scenario"], a["controller"]), 1 << 30))
     if json_path is not None:
@@ -361,6 +363,8 @@ def write_results(records: Sequence[dict], order: Sequence[tuple[str, str]], jso
         prov = provenance_lines(rows)
         if prov:
             text += "\nHow it was made:\n\n" + "\n".join(prov) + "\n"
+        if epilogue is not None:
+            text += epilogue(rows)
         found = findings_by_rule(records)
         if found:
             text += "\nThe scenarios' own programs (not a citybrain controller's doing; `violations` counts those):\n\n"

@@ -4,7 +4,7 @@
     citybrain run --scenario S --controller C [--seed N] [--json F] [--gui]
     citybrain bench --scenario S... --controller C... --seed N... [--json F] [--markdown F]
     citybrain bench-kernel [--sizes 1,16,100,1000,10000] [--json F] [--markdown F]
-    citybrain scenarios list | generate
+    citybrain scenarios list | generate | stress
     citybrain cameras | vision dataset|train|render | worker | bench-vision   (see brain.cli_vision)
 
 This module is the composition root: it is the one place that wires the controllers (brain)
@@ -18,16 +18,19 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from brain.cli_common import (EXIT_CODES, Signals, load_scenarios, outside_scenarios, ped_args, scenario_args, timing,
                               timing_args, writable_dir, writable_file)
+from brain.errors import InputError
 
 __all__ = ["main"]
 
 DEFAULT_SCENARIO = "single"
 CLASSIC = ("fixed", "webster", "actuated", "max-pressure", "greedy")
 ALL = CLASSIC + ("mpc",)
+BENCH_TITLE = "citybrain bench"
 
 log = logging.getLogger("citybrain")
 
@@ -207,7 +210,8 @@ def _run_services(args: argparse.Namespace, scenario, rules) -> int:
 
 
 def _bench(args: argparse.Namespace, controllers: list[str], seeds: list[int], json_path: Path | None,
-           md_path: Path | None, title: str, scenarios: list | None = None) -> tuple[list[dict], Signals]:
+           md_path: Path | None, title: str, scenarios: list | None = None,
+           epilogue: Callable[[list[dict]], str] | None = None) -> tuple[list[dict], Signals]:
     from benchmarks.quality import PLAIN, Job, progress_bar, run_jobs, write_results
     from sim.loop import check_end
 
@@ -231,7 +235,7 @@ def _bench(args: argparse.Namespace, controllers: list[str], seeds: list[int], j
 
     def done(rec: dict, n: int, total: int) -> None:
         records.append(rec)
-        write_results(records, order, json_path, md_path, title)
+        write_results(records, order, json_path, md_path, title, epilogue)
         label = f"{rec['scenario']} x {rec['controller']} (seed {rec['seed']})"
         label += f" {rec['avg_delay_s']:.1f} s delay" if rec.get("avg_delay_s") is not None else " FAILED"
         label += " (gridlock)" if rec.get("gridlocks") else ""
@@ -240,7 +244,7 @@ def _bench(args: argparse.Namespace, controllers: list[str], seeds: list[int], j
     workers = args.jobs or min(os.cpu_count() or 1, len(jobs))
     with Signals() as stop:
         run_jobs(jobs, workers, done, stop=lambda: bool(stop.name))
-    rows = write_results(records, order, json_path, md_path, title)
+    rows = write_results(records, order, json_path, md_path, title, epilogue)
     if report and records:
         from benchmarks.report import build_report
 
@@ -252,13 +256,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.quality import PLAIN, markdown_table
     from sim.gridlock import AFTER_S as GRIDLOCK_AFTER_S
 
-    controllers = args.controller or list(ALL)
+    scens, epilogue = None, None
+    if args.suite:
+        from benchmarks.suite import judgement, read_suite
+        from sim.scenario import load_scenario, unique_names
+
+        if args.scenario or args.net:
+            raise InputError("give --suite or --scenario/--net, not both")
+        suite = read_suite(args.suite)
+        entries = suite.select(args.half)
+        scens = unique_names([load_scenario(e.path) for e in entries])
+        controllers = args.controller or list(suite.controllers)
+        seeds = args.seed or suite.seeds(args.half)
+        if args.end is None:
+            args.end = suite.end
+        if args.title == BENCH_TITLE:
+            args.title = f"Suite {suite.name} ({args.half if args.half != 'all' else 'both halves'}), seeds " + \
+                ", ".join(map(str, seeds))
+        half_of = {s.name: e.half for s, e in zip(scens, entries)}
+
+        def epilogue(rows: list[dict]) -> str:
+            table = judgement(rows)
+            halves = ", ".join(f"`{n}` {h}" for n, h in half_of.items())
+            return f"\n## How mpc stands\n\n{table}\nHalves: {halves}.\n" if table else ""
+    else:
+        if args.half != "all":
+            raise InputError("--half goes with --suite")
+        controllers = args.controller or list(ALL)
+        seeds = args.seed or [1]
     if args.plain_sumo and PLAIN not in controllers:
         controllers.append(PLAIN)
-    seeds = args.seed or [1]
     rows, stop = _bench(args, controllers, seeds, Path(args.json) if args.json else None,
-                        Path(args.markdown) if args.markdown else None, args.title)
+                        Path(args.markdown) if args.markdown else None, args.title, scens, epilogue)
     print(markdown_table(rows), end="")
+    if epilogue is not None:
+        print(epilogue(rows), end="")
     _print_findings([run for r in rows for run in r["runs"]])
     bad = sum(r["safety_violations"] for r in rows)
     failed = sum(len(r["errors"]) for r in rows)
@@ -340,13 +372,20 @@ def cmd_bench_kernel(args: argparse.Namespace) -> int:
 def cmd_scenarios(args: argparse.Namespace) -> int:
     from scenarios.generate import SPECS
     from scenarios.generate import main as generate_main
+    from scenarios.stress import STRESS, stress_dir
+    from scenarios.stress import main as stress_main
     from sim.scenario import library_dir
 
     if args.action == "generate":
         return generate_main(args.rest)
+    if args.action == "stress":
+        return stress_main(args.rest)
     for spec in SPECS:
         there = (library_dir() / spec.name / f"{spec.name}.sumocfg").exists()
-        print(f"{spec.name:<10} {'' if there else '(not generated) '}{spec.about}")
+        print(f"{spec.name:<18} {'' if there else '(not generated) '}{spec.about}")
+    for spec in STRESS:
+        there = (stress_dir() / spec.name / f"{spec.name}.sumocfg").exists()
+        print(f"stress/{spec.name:<11} {'' if there else '(not generated) '}{spec.about}")
     return 0
 
 
@@ -443,11 +482,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmark controllers x scenarios x seeds into one table", epilog=EXIT_CODES)
     scenario_args(p, repeat=True)
+    p.add_argument("--suite", type=Path, help="a suite file (TOML: scenarios, halves, seeds, controllers; see "
+                                              "benchmarks/suites/generalisation.toml) instead of --scenario")
+    p.add_argument("--half", choices=["tuning", "checking", "all"], default="all",
+                   help="with --suite: the tuning half (its tuning seeds), the checking half or both (the "
+                        "checking seeds; default all)")
     p.add_argument("--controller", action="append", help="controller (repeatable; default all)")
     p.add_argument("--seed", type=int, action="append", help="SUMO seed (repeatable: mean and spread; default 1)")
     p.add_argument("--json", help="write one record per (scenario, controller) to this JSON file")
     p.add_argument("--markdown", help="write the table to this Markdown file")
-    p.add_argument("--title", default="citybrain bench", help="heading of the Markdown file")
+    p.add_argument("--title", default=BENCH_TITLE, help="heading of the Markdown file")
     p.add_argument("--plain-sumo", action="store_true",
                    help="add a 'plain-sumo' row: the sumo binary alone with the scenario's own programs")
     p.add_argument("--jobs", type=int, default=0, help="runs in parallel (default: one per core)")
@@ -515,9 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="citybrain report")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("scenarios", help="list or regenerate the own scenario library")
-    p.add_argument("action", choices=["list", "generate"])
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="options for generate (--only NAME, --out DIR)")
+    p = sub.add_parser("scenarios", help="list or regenerate the own scenario library and the suite's stress set")
+    p.add_argument("action", choices=["list", "generate", "stress"],
+                   help="generate: the own library; stress: the stress set under scenarios/stress/")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options for generate/stress (--only NAME, --out DIR)")
     p.set_defaults(func=cmd_scenarios)
 
     from brain import cli_service, cli_vision
