@@ -342,6 +342,16 @@ def markdown_table(rows: Sequence[dict]) -> str:
             if run.get("gridlocks"):
                 where = "; ".join(f"{g['tls']} from {g['since_s']:,.0f} s" for g in run["gridlocks"])
                 lines.append(f"|  | ↳ gridlock | seed {run['seed']}: {where} |" + " |" * 11)
+        acts: dict[str, list[str]] = {}
+        for run in r.get("runs", ()):
+            if run.get("interventions"):
+                kinds: dict[str, int] = {}
+                for a in run["interventions"]:
+                    kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
+                acts[f"seed {run['seed']}"] = [f"{n} {k}" for k, n in sorted(kinds.items())]
+        if acts:
+            text = "; ".join(f"{s}: {', '.join(v)}" for s, v in acts.items())
+            lines.append(f"|  | ↳ interventions | {text} |" + " |" * 11)
     return "\n".join(lines) + "\n"
 
 

@@ -57,6 +57,9 @@ BACKLOG_EVERY_S = 60.0
 class RunRecord:
     """The result of one run; ``asdict`` gives the JSON record.
 
+    ``interventions`` lists what the controller did on its own to clear a jam (each ``{"tls",
+    "time_s", "kind", "why"}``; see ``Controller.interventions``).
+
     ``safety_violations`` and ``violation_kinds`` count what a citybrain controller showed (the
     signals it drove); what SUMO's own programs showed (``fixed``, ``actuated``, and signals no
     controller drives) are the programs' findings, in ``program_findings``. ``warnings`` say
@@ -91,6 +94,7 @@ class RunRecord:
     ped_trips: int = 0
     ped_avg_delay_s: float | None = None
     gridlocks: list[dict] = field(default_factory=list)
+    interventions: list[dict] = field(default_factory=list)
     not_inserted: int = 0
     insertion: dict = field(default_factory=dict)
     program_findings: list[dict] = field(default_factory=list)
@@ -259,6 +263,7 @@ def run_scenario(
         ped_trips=trips.ped_trips,
         ped_avg_delay_s=trips.ped_avg_delay_s,
         gridlocks=list(state.gridlock.events) if state.gridlock else [],
+        interventions=list(getattr(ctrl, "interventions", ())),
         not_inserted=trips.not_inserted,
         insertion=state.insertion(trips),
         program_findings=state.findings(),

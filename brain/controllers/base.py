@@ -23,6 +23,8 @@ class Controller(ABC):
     Attributes:
         name: registry name, as used on the command line.
         interval: seconds between decisions; ``None`` uses ``Timing.step``.
+        interventions: what the controller did on its own to clear a jam in this run, each
+            ``{"tls", "time_s", "kind", "why"}`` (the run's record lists them).
     """
 
     name: ClassVar[str] = ""
@@ -32,6 +34,7 @@ class Controller(ABC):
         """Prepare for a new run on ``network``."""
         self.network = network
         self.timing = timing
+        self.interventions: list[dict] = []
 
     @abstractmethod
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:

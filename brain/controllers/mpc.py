@@ -56,9 +56,12 @@ class MpcConfig:
         vehicle_space: metres one queued vehicle takes on the downstream lane (spillback: a
             lane whose exits are full discharges nothing).
         stall_s: a green whose lanes hold a queue but let no vehicle across the stop line for
-            this long is stalled (a vehicle stuck inside the junction, invisible to the lane
-            detectors): the signal then steps to the next phase in program order, so every
-            movement gets its turn to clear the junction.
+            this long is stalled (a vehicle stuck inside the junction, or its exits full): the
+            signal then steps to the next phase in program order, so every movement gets its turn
+            to clear the junction.
+        fallback_s: after a stall the signal follows its own program (its phases in order, each
+            for the program's green time) for this long before the optimiser takes it back; every
+            such intervention is listed in the run's record (0: only the step to the next phase).
     """
 
     interval: float = 2.0
@@ -75,11 +78,14 @@ class MpcConfig:
     learn_sat: bool = False
     vehicle_space: float = 7.5
     stall_s: float = 20.0
+    fallback_s: float = 120.0
 
     def __post_init__(self) -> None:
         for f in ("interval", "dt", "horizon", "sat_flow", "rate_halflife"):
             if getattr(self, f) <= 0:
                 raise ValueError(f"MpcConfig.{f} must be > 0, got {getattr(self, f)}")
+        if self.fallback_s < 0 or self.stall_s <= 0:
+            raise ValueError("MpcConfig.stall_s must be > 0 and fallback_s >= 0")
         if self.depth < 0 or self.sweeps < 1 or self.beam < 0:
             raise ValueError("MpcConfig.depth and beam must be >= 0 and sweeps >= 1")
         if self.horizon < self.dt:
@@ -153,6 +159,10 @@ class Mpc(Controller):
             sv = c.serve[c.serve_ptr[i]:c.serve_ptr[i + 1]].reshape(P, s1 - s0)
             self._main_phase[s0:s1] = sv.argmax(axis=0)
         self._stall = np.zeros(n)
+        self._fallback_until = np.full(n, -np.inf)
+        # the program's green time of every phase (its own duration; at least the minimum green)
+        self._program_green = [np.array([max(p.duration, timing.min_green) for p in x.phases])
+                               for x in network.intersections]
         self._served = np.zeros(ns, dtype=bool)
         self._served_before = self._served
         self._q_prev = np.zeros(ns)
@@ -197,7 +207,7 @@ class Mpc(Controller):
         cur = status.phase.astype(np.int64)
         age = self._ages(now, status, cur)
         w, force = self._waits(q, cur, status.in_transition, elapsed)
-        self._stalls(q, cur, age, elapsed, force)
+        self._stalls(now, q, cur, age, elapsed, force)
         K.turning_room(c.link_ptr, c.link_out, self.est.rate, self._feeders, self.est.queue + self.est.moving,
                        self._cap, self._link_share, self._room_s)
         if cfg.learn_sat:
@@ -261,19 +271,31 @@ class Mpc(Controller):
                 force[i] = self._main_phase[longest]
         return w, force
 
-    def _stalls(self, q: np.ndarray, cur: np.ndarray, age: np.ndarray, elapsed: float, force: np.ndarray) -> None:
-        """Step stalled signals to their next phase (see ``MpcConfig.stall_s``)."""
-        c = self.net
+    def _stalls(self, now: float, q: np.ndarray, cur: np.ndarray, age: np.ndarray, elapsed: float,
+                force: np.ndarray) -> None:
+        """Step stalled signals to their next phase, then let them follow their own program for
+        ``MpcConfig.fallback_s`` (see there)."""
+        c, cfg = self.net, self.config
         owner = c.slot_owner
         moved = np.bincount(owner, weights=self.est.departures_last[c.slot_lane], minlength=c.n_intersections)
         queued = np.bincount(owner, weights=q * self._served, minlength=c.n_intersections)
         stuck = (moved == 0) & (queued >= 2.0) & (age >= 0)
         self._stall = np.where(stuck, self._stall + elapsed, 0.0)
-        due = self._stall >= self.config.stall_s
+        due = self._stall >= cfg.stall_s
+        n_ph = np.diff(c.phase_ptr)
         if due.any():
-            n_ph = np.diff(c.phase_ptr)
             force[due] = (cur[due] + 1) % n_ph[due]
+            for i in np.flatnonzero(due):
+                if cfg.fallback_s > 0 and self._fallback_until[i] < now:
+                    self.interventions.append({
+                        "tls": self.network.intersections[i].id, "time_s": float(now), "kind": "program-fallback",
+                        "why": f"{queued[i]:.0f} vehicles held on its green lanes, none across for "
+                               f"{self._stall[i]:.0f} s: its own program for {cfg.fallback_s:g} s"})
+                    self._fallback_until[i] = now + cfg.fallback_s
             self._stall[due & (age >= self.timing.min_green)] = 0.0
+        follow = (self._fallback_until > now) & ~due & (age >= 0)
+        for i in np.flatnonzero(follow):
+            force[i] = cur[i] if age[i] < self._program_green[i][cur[i]] else (cur[i] + 1) % n_ph[i]
 
     def _route_shares(self) -> np.ndarray:
         """Share of each slot's discharge taking each route: the link's turning share, split among
