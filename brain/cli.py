@@ -21,8 +21,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from brain.cli_common import (EXIT_CODES, Signals, load_scenarios, outside_scenarios, ped_args, scenario_args, timing,
-                              timing_args, writable_dir, writable_file)
+from brain.cli_common import (EXIT_CODES, Signals, load_scenarios, mpc_keys_text, outside_scenarios, ped_args,
+                              scenario_args, timing, timing_args, writable_dir, writable_file)
 from brain.errors import InputError
 
 __all__ = ["main"]
@@ -37,9 +37,10 @@ log = logging.getLogger("citybrain")
 
 def _mpc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mpc", action="append", metavar="KEY=VALUE",
-                   help="an option of the optimiser (repeatable), e.g. --mpc depth=2 --mpc horizon=90 "
-                        "--mpc coordinate=true; keys: interval, dt, horizon, depth, beam, sweeps, coordinate, "
-                        "sat_flow, rate_halflife, max_wait, wait_gain, learn_sat, vehicle_space, stall_s")
+                   help="an option of the optimiser (repeatable), e.g. --mpc depth=2 --mpc horizon=90; every "
+                        "key with its default and meaning is listed below")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = ((p.epilog + "\n\n") if p.epilog else "") + mpc_keys_text()
 
 
 _timing_args = timing_args

@@ -188,3 +188,33 @@ class Signals:
     @property
     def exit_code(self) -> int | None:
         return _SIGNAL_EXIT.get(self.name) if self.name else None
+
+
+def mpc_keys_text() -> str:
+    """Every ``--mpc`` key with its default and meaning, read from ``MpcConfig``'s source (its
+    docstring and field defaults) without importing the optimiser (Numba) at start-up."""
+    import ast
+    import textwrap
+
+    src = (Path(__file__).resolve().parent / "controllers" / "mpc.py").read_text()
+    cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == "MpcConfig")
+    defaults = {n.target.id: ast.literal_eval(n.value) for n in cls.body
+                if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.value is not None}
+    doc = ast.get_docstring(cls) or ""
+    meaning: dict[str, str] = {}
+    key = None
+    for line in doc.split("Attributes:", 1)[-1].splitlines():
+        head, sep, rest = line.strip().partition(": ")
+        names = [h.strip() for h in head.split(",")]
+        if sep and names and all(n in defaults for n in names):
+            key = names
+            for n in names:
+                meaning[n] = rest.strip()
+        elif key and line.strip():
+            for n in key:
+                meaning[n] += " " + line.strip()
+    out = ["mpc keys (--mpc KEY=VALUE; the defaults are one configuration for every scenario):"]
+    for k, d in defaults.items():
+        out.append(textwrap.fill(f"{k} (default {d}): {meaning.get(k, '')}", 100, initial_indent="  ",
+                                 subsequent_indent="      "))
+    return "\n".join(out)

@@ -140,3 +140,38 @@ def test_options_reach_the_optimiser_and_typos_are_refused():
         make("mpc", {"depth": "two"})
     with pytest.raises(ValueError, match="takes no options"):
         make("greedy", {"depth": "2"})
+
+
+def test_a_stalled_signal_follows_its_own_program_for_a_while_and_says_so():
+    """Queues stand on the green lanes and nobody crosses (a blocked junction): after ``stall_s``
+    the signal steps on, then keeps its program's 30 s greens in program order for ``fallback_s``,
+    and the record gets one intervention for it."""
+    timing = Timing()
+    c = _mpc(timing=timing, stall_s=20.0, fallback_s=100.0)
+    m = SignalMachine(NET.intersections[0].phases, timing, now=0.0)
+    halt = np.array([6.0, 6.0, 1.0, 0.0, 0, 0, 0, 0])  # one car east: the optimiser alone would go back at once
+    greens, t = [], 0.0
+    while t < 160.0:
+        st = SignalStatus(np.array([m.phase]), np.array([m.green_time(t)]), np.array([m.in_transition]))
+        m.request(t, int(c.decide(Readings(t, halt, halt, np.zeros(8), np.zeros(8)), st)[0]))
+        state = m.tick(t)
+        if not greens or greens[-1][1] != state:
+            greens.append((t, state))
+        t += c.interval
+    act = c.interventions[0]
+    # one per fallback: a stall that persists after it ended is a new intervention
+    assert all(b["time_s"] >= a["time_s"] + 100.0 for a, b in zip(c.interventions, c.interventions[1:]))
+    assert act["tls"] == "J" and act["kind"] == "program-fallback" and 20.0 <= act["time_s"] <= 24.0
+    starts = [t0 for t0, s in greens if s in ("GGrr", "rrGG")]
+    shown = [s for _, s in greens if s in ("GGrr", "rrGG")]
+    assert shown[:3] == ["GGrr", "rrGG", "GGrr"]
+    # the program's 30 s green for the east-west phase, not the optimiser's choice, while falling back
+    assert 30.0 <= starts[2] - starts[1] - 3.0 <= 30.0 + c.interval + 3.0
+
+
+def test_without_a_fallback_a_stall_only_steps_on():
+    c = _mpc(stall_s=20.0, fallback_s=0.0)
+    halt = np.array([6.0, 6.0, 1.0, 1.0, 0, 0, 0, 0])
+    for t in np.arange(0.0, 40.0, 2.0):
+        c.decide(Readings(float(t), halt, halt, np.zeros(8), np.zeros(8)), status(0, 10.0 + t))
+    assert c.interventions == []

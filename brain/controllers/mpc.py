@@ -310,7 +310,8 @@ class Mpc(Controller):
         if elapsed <= 0:
             self._q_prev = q
             return
-        ok = self._served & self._served_before & (self._q_prev >= 3.0)
+        # a lane whose exits are filling discharges less for want of room, not of capacity
+        ok = self._served & self._served_before & (self._q_prev >= 3.0) & (self._room_s >= 0.9)
         if ok.any():
             dep = self.est.departures_last[self.net.slot_lane] / elapsed
             obs = np.clip(dep, 0.25, 1.0)
