@@ -28,6 +28,10 @@ from brain.timing import Timing
 
 __all__ = ["Mpc", "MpcConfig"]
 
+NO_SPILLBACK = 1e9
+"""Capacity (vehicles) given to a lane that never limits its feeders' discharge (finite: the kernels
+assume no infinities)."""
+
 
 @dataclass(frozen=True)
 class MpcConfig:
@@ -36,7 +40,9 @@ class MpcConfig:
     Attributes:
         interval: seconds between decisions.
         dt: planning step (s).
-        horizon: planning horizon (s).
+        horizon: planning horizon (s); at least twice the longest switch of any signal (its
+            lost time plus the minimum green), so that a switch's cost and the green it buys both
+            fall within it.
         depth: segments searched by branch-and-bound after the first action (the rest of the
             horizon is completed greedily).
         beam: after the first action, how many of the next phases (those with the largest
@@ -140,7 +146,11 @@ class Mpc(Controller):
                                                     None if ite else timing.all_red)
         c = self.net
         n, ns = c.n_intersections, c.n_slots
-        self.H = max(int(round(cfg.horizon / cfg.dt)), 1)
+        # a switch's cost (its lost time) and its benefit (the green after it) must both fit in the
+        # horizon, or a signal with long clearances never sees a reason to switch
+        longest = float(c.lost_s.max()) if n else 0.0
+        self.horizon_s = max(cfg.horizon, 2.0 * (longest + timing.min_green))
+        self.H = max(int(round(self.horizon_s / cfg.dt)), 1)
         self.est = LaneEstimator(network.n_lanes, cfg.rate_halflife)
         self.max_wait = cfg.max_wait if cfg.max_wait is not None else timing.max_green
         self.sat = np.full(ns, cfg.sat_flow)
@@ -167,6 +177,11 @@ class Mpc(Controller):
         self._served_before = self._served
         self._q_prev = np.zeros(ns)
         self._cap = np.maximum(network.lane_length / cfg.vehicle_space, 1.0)
+        # a lane that leaves a signal and enters it again (the short link between two nodes of one
+        # clustered junction) is drained by the same signal as it fills: not an exit that spills back
+        for x in network.intersections:
+            inner = sorted(set(x.in_lanes) & set(x.out_lanes))
+            self._cap[inner] = NO_SPILLBACK
         self._link_share = np.zeros(len(c.link_out))
         self._room_s = np.ones(ns)
         # signal bookkeeping
