@@ -175,3 +175,32 @@ def test_without_a_fallback_a_stall_only_steps_on():
     for t in np.arange(0.0, 40.0, 2.0):
         c.decide(Readings(float(t), halt, halt, np.zeros(8), np.zeros(8)), status(0, 10.0 + t))
     assert c.interventions == []
+
+
+def test_the_link_between_two_nodes_of_one_clustered_signal_is_no_spillback_exit():
+    """West approach (lane 0) -> a 19 m link inside the cluster (lane 1) -> east exit (lane 2), one
+    signal over both nodes; a side street 3 -> 4. Two vehicles on the short inner link do not stop
+    the west approach from discharging in the model, as a full exit would."""
+    x = Intersection("C", (GreenPhase(0, "GGr", 30), GreenPhase(2, "rrG", 30)), ((0, 1), (1, 2), (3, 4)),
+                     (0, 1, 3), (1, 2, 4), 3.0, 0.0)
+    lengths = np.array([150.0, 19.0, 150.0, 150.0, 150.0])
+    net = Network((x,), tuple(f"l{i}" for i in range(5)), lengths, np.full(5, 13.9))
+    c = _mpc(net=net)
+    veh = np.array([5.0, 2.0, 0.0, 1.0, 0.0])
+    c.decide(Readings(0.0, veh, np.array([5.0, 0.0, 0.0, 1.0, 0.0]), np.zeros(5), np.zeros(5)), status(0, 10.0))
+    west = int(np.flatnonzero(c.net.slot_lane == 0)[0])
+    assert c._room_s[west] == pytest.approx(1.0)
+    # the same lanes as two separate signals: the short link is a real exit, nearly full
+    y = Intersection("W", (GreenPhase(0, "Gr", 30), GreenPhase(2, "rG", 30)), ((0, 1), (3, 4)), (0, 3), (1, 4), 3.0, 0.0)
+    c2 = _mpc(net=Network((y,), net.lanes, lengths, net.lane_speed))
+    c2.decide(Readings(0.0, veh, np.array([5.0, 0.0, 0.0, 1.0, 0.0]), np.zeros(5), np.zeros(5)), status(0, 10.0))
+    assert c2._room_s[int(np.flatnonzero(c2.net.slot_lane == 0)[0])] < 0.5
+
+
+def test_the_horizon_covers_twice_the_longest_switch():
+    x = Intersection("B", (GreenPhase(0, "Gr", 30), GreenPhase(2, "rG", 30)), ((0, 2), (1, 3)), (0, 1), (2, 3),
+                     100.0, 0.0)
+    net = Network((x,), tuple(f"l{i}" for i in range(4)), np.full(4, 150.0), np.full(4, 13.9))
+    c = _mpc(net=net)
+    assert c.horizon_s == pytest.approx(2 * (100.0 + Timing().min_green)) and c.H * c.config.dt >= c.horizon_s
+    assert _mpc().horizon_s == MpcConfig().horizon  # a 3 s yellow keeps the configured 60 s

@@ -58,7 +58,8 @@ class MpcConfig:
             (s; ``None``: the timing's maximum green).
         wait_gain: how much a waiting lane's delay weighs more as it nears ``max_wait``.
         learn_sat: estimate each lane's saturation flow online from its stop-line counts while
-            it discharges a queue (``sat_flow`` is the prior).
+            it discharges a standing queue with the right of way and room downstream
+            (``sat_flow`` is the prior).
         vehicle_space: metres one queued vehicle takes on the downstream lane (spillback: a
             lane whose exits are full discharges nothing).
         stall_s: a green whose lanes hold a queue but let no vehicle across the stop line for
@@ -81,7 +82,7 @@ class MpcConfig:
     rate_halflife: float = 120.0
     max_wait: float | None = None
     wait_gain: float = 1.0
-    learn_sat: bool = False
+    learn_sat: bool = True
     vehicle_space: float = 7.5
     stall_s: float = 20.0
     fallback_s: float = 120.0
@@ -163,11 +164,14 @@ class Mpc(Controller):
         self.up_from = np.where(np.isfinite(up), up, -1.0)
         # main phase of each slot (the one serving it most), for forcing a long wait
         self._main_phase = np.zeros(ns, dtype=np.int64)
+        protected = np.zeros((ns, int(np.diff(c.phase_ptr).max()) if n else 1), dtype=bool)
         for i in range(n):
             s0, s1 = c.slot_ptr[i], c.slot_ptr[i + 1]
             P = c.phase_ptr[i + 1] - c.phase_ptr[i]
             sv = c.serve[c.serve_ptr[i]:c.serve_ptr[i + 1]].reshape(P, s1 - s0)
             self._main_phase[s0:s1] = sv.argmax(axis=0)
+            protected[s0:s1] = (sv >= 1.0 - 1e-9).T
+        self._protected = protected  # (slot, phase): every link of the lane has the right of way
         self._stall = np.zeros(n)
         self._fallback_until = np.full(n, -np.inf)
         # the program's green time of every phase (its own duration; at least the minimum green)
@@ -226,6 +230,7 @@ class Mpc(Controller):
         K.turning_room(c.link_ptr, c.link_out, self.est.rate, self._feeders, self.est.queue + self.est.moving,
                        self._cap, self._link_share, self._room_s)
         if cfg.learn_sat:
+            self._cur_phase = cur
             self._learn_sat(q, elapsed)
         satdt = self.sat * self._room_s * cfg.dt
         coordinate = cfg.coordinate and len(c.route_to) > 0
@@ -325,8 +330,11 @@ class Mpc(Controller):
         if elapsed <= 0:
             self._q_prev = q
             return
-        # a lane whose exits are filling discharges less for want of room, not of capacity
-        ok = self._served & self._served_before & (self._q_prev >= 3.0) & (self._room_s >= 0.9)
+        # a lane whose exits are filling discharges less for want of room, not of capacity; one that
+        # yields (to opposing traffic, to pedestrians) for want of gaps: neither is learned from
+        slots = np.arange(len(self.sat))
+        ok = (self._served & self._served_before & (self._q_prev >= 3.0) & (self._room_s >= 0.9)
+              & self._protected[slots, self._cur_phase[self.net.slot_owner]])
         if ok.any():
             dep = self.est.departures_last[self.net.slot_lane] / elapsed
             obs = np.clip(dep, 0.25, 1.0)
