@@ -204,3 +204,25 @@ def test_the_horizon_covers_twice_the_longest_switch():
     c = _mpc(net=net)
     assert c.horizon_s == pytest.approx(2 * (100.0 + Timing().min_green)) and c.H * c.config.dt >= c.horizon_s
     assert _mpc().horizon_s == MpcConfig().horizon  # a 3 s yellow keeps the configured 60 s
+
+
+def test_learning_runs_on_signals_with_different_numbers_of_phases():
+    """Two signals, two and three phases: the learned saturation flow moves only on a protected
+    lane that discharges a standing queue with room downstream."""
+    a = Intersection("A", (GreenPhase(0, "Gr", 30), GreenPhase(2, "rG", 30)), ((0, 2), (1, 3)), (0, 1), (2, 3), 3.0, 0.0)
+    b = Intersection("B", (GreenPhase(0, "Grr", 30), GreenPhase(2, "rGr", 30), GreenPhase(4, "rrg", 30)),
+                     ((4, 7), (5, 8), (6, 9)), (4, 5, 6), (7, 8, 9), 3.0, 0.0)
+    net = Network((a, b), tuple(f"l{i}" for i in range(10)), np.full(10, 200.0), np.full(10, 13.9))
+    c = _mpc(net=net)
+    halt = np.array([8.0, 0, 0, 0, 0, 0, 8.0, 0, 0, 0])
+    dep = np.zeros(10)
+    for k in range(20):
+        t = 2.0 * k
+        dep[0] += 2.0  # lane 0 (protected, served) discharges 1 veh/s; lane 6 is permissive
+        dep[6] += 2.0
+        st = SignalStatus(np.array([0, 2]), np.array([10.0 + t, 10.0 + t]), np.array([False, False]))
+        c.decide(Readings(t, halt, halt, np.zeros(10), dep.copy()), st)
+    s0 = int(np.flatnonzero(c.net.slot_lane == 0)[0])
+    s6 = int(np.flatnonzero(c.net.slot_lane == 6)[0])
+    assert c.sat[s0] > MpcConfig().sat_flow + 0.05
+    assert c.sat[s6] == pytest.approx(MpcConfig().sat_flow)

@@ -170,7 +170,7 @@ class Mpc(Controller):
             P = c.phase_ptr[i + 1] - c.phase_ptr[i]
             sv = c.serve[c.serve_ptr[i]:c.serve_ptr[i + 1]].reshape(P, s1 - s0)
             self._main_phase[s0:s1] = sv.argmax(axis=0)
-            protected[s0:s1] = (sv >= 1.0 - 1e-9).T
+            protected[s0:s1, :P] = (sv >= 1.0 - 1e-9).T
         self._protected = protected  # (slot, phase): every link of the lane has the right of way
         self._stall = np.zeros(n)
         self._fallback_until = np.full(n, -np.inf)
