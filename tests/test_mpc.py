@@ -213,7 +213,7 @@ def test_learning_runs_on_signals_with_different_numbers_of_phases():
     b = Intersection("B", (GreenPhase(0, "Grr", 30), GreenPhase(2, "rGr", 30), GreenPhase(4, "rrg", 30)),
                      ((4, 7), (5, 8), (6, 9)), (4, 5, 6), (7, 8, 9), 3.0, 0.0)
     net = Network((a, b), tuple(f"l{i}" for i in range(10)), np.full(10, 200.0), np.full(10, 13.9))
-    c = _mpc(net=net)
+    c = _mpc(net=net, learn_sat=True)
     halt = np.array([8.0, 0, 0, 0, 0, 0, 8.0, 0, 0, 0])
     dep = np.zeros(10)
     for k in range(20):

@@ -82,7 +82,7 @@ class MpcConfig:
     rate_halflife: float = 120.0
     max_wait: float | None = None
     wait_gain: float = 1.0
-    learn_sat: bool = True
+    learn_sat: bool = False
     vehicle_space: float = 7.5
     stall_s: float = 20.0
     fallback_s: float = 120.0
