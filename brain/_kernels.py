@@ -10,11 +10,13 @@ step of one intersection is contiguous.
 The queue model is store-and-forward: per incoming lane (slot), ``x <- max(0, x + a_t - s dt g)``
 with ``a_t`` the predicted arrivals in step ``t``, ``s`` the saturation flow and ``g`` the share of
 the lane's links the phase shows green. A plan is a sequence of *segments*, each a phase preceded
-by its lost time (yellow + all-red, during which only links green in both phases keep flowing)
-and held from its minimum green until its lanes clear (or its maximum green). The search is a
+by its lost time (yellow + all-red, during which only links green in both phases keep flowing;
+a lane holding a standing queue starts a start-up lost time later, an empty one at once) and held
+from its minimum green until its lanes clear (or its maximum green). The search is a
 depth-first branch-and-bound over the order of the segments; leaves are completed to the horizon
 by serving the longest remaining queue. The objective is the weighted queue integral (vehicle
-seconds of delay).
+seconds of delay); with a hysteresis, a plan that switches now must beat the best plan that
+holds by that share of its cost.
 
 Costs and scores within :data:`TIE` of each other are equal, and the first found wins (the search
 tries holding first, then the other phases by weighted queue, the lower index first among equal
@@ -173,12 +175,15 @@ def _tables(sv, P, nl, keep, lanes, counts):
 
 
 @njit(cache=True, fastmath=True, inline="always", **_NO_RC)
-def _segment(x, xo, arr, nl, satdt, w, sv, keep, lanes, counts, P, p, q, t0, lost_f, nmin, nmax,
+def _segment(x, xo, arr, nl, satdt, w, sv, keep, lanes, counts, P, p, q, t0, lost_f, start_f, nmin, nmax,
              H, use_main, stop):
     """Serve phase ``q`` after ``p`` on the queues ``x[xo:xo + nl]`` (in place) from step ``t0``.
 
     Returns (cost / dt, end step, steps run). ``arr`` is the intersection's ``(H * nl)`` arrival
-    block. During the lost time (``lost_f`` steps) each lane keeps the share both phases give it.
+    block. During the lost time (``lost_f`` steps) each lane keeps the share both phases give it; a
+    lane holding a standing queue (more than :data:`CLEAR_EPS`) keeps only that share for
+    ``start_f`` steps more (the start-up lost time: its first vehicle needs them to reach the stop
+    line), while an empty lane passes its arrivals at once.
     The segment ends once its main lanes hold less than :data:`CLEAR_EPS` (not before ``nmin``
     steps; never with ``use_main`` False), at ``nmax`` steps or at the horizon. It is cut short once
     its cost reaches ``stop`` (the branch can no longer win; the queues are then left mid-way).
@@ -201,12 +206,14 @@ def _segment(x, xo, arr, nl, satdt, w, sv, keep, lanes, counts, P, p, q, t0, los
             if done:
                 break
         gf = n + 1.0 - lost_f
+        gs = min(max(gf - start_f, 0.0), 1.0)
         gf = min(max(gf, 0.0), 1.0)
         row = uint64(t * nl)
         c = 0.0
         for jj in range(nl):
             j = uint64(jj)
-            g = sv[so + j] * gf + keep[ko + j] * (1.0 - gf)
+            gj = gs if x[xu + j] > CLEAR_EPS else gf
+            g = sv[so + j] * gj + keep[ko + j] * (1.0 - gj)
             v = max(x[xu + j] + arr[row + j] - satdt[j] * g, 0.0)
             x[xu + j] = v
             c += w[j] * v
@@ -236,13 +243,13 @@ def workspace(max_nl, max_p, depth, H):
     """Scratch arrays for :func:`plan_one` (allocated once per thread, not per intersection)."""
     D = depth + 1
     f = np.empty((D + 2) * max_nl + max_p * max_p * max_nl + max_p + (D + 1))
-    g = np.empty(5 * (D + 1) + (D + 1) * max_p + 3 * MAX_SEG + 2 * max_p * max_nl + 2 * max_p, dtype=np.int64)
+    g = np.empty(5 * (D + 1) + (D + 1) * max_p + 6 * MAX_SEG + 2 * max_p * max_nl + 2 * max_p, dtype=np.int64)
     return f, g
 
 
 @njit(cache=True, fastmath=True, **_NO_RC)
-def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g, max_g, dec_s, depth, beam,
-             out_ph, out_t0, out_n, fws, iws):
+def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, start_s, dt, min_g, max_g, dec_s, depth,
+             beam, hyst, out_ph, out_t0, out_n, fws, iws):
     """Best plan for one intersection (see the module docstring).
 
     Args:
@@ -253,9 +260,13 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
         cur: current (or, in a transition, target) phase; prev: the phase before the transition.
         age: seconds of green shown; negative while in transition (minus the lost time left).
         force: a phase that must be served next (-1: none).
+        lost_s: lost time of a switch (yellow + all-red); start_s: start-up lost time after it for
+            lanes holding a standing queue (see :func:`_segment`).
         depth: branched segments after the first action.
         beam: after the first action, only this many of the next phases (those with the largest
             weighted queues) are branched on (0: all).
+        hyst: a switch is chosen only if its plan costs less than the best plan that holds by more
+            than this share of it (0: the cheapest plan, whatever its first action).
         out_ph, out_t0, out_n: the chosen plan's segments (phase, first step, steps), ``(MAX_SEG,)``.
         fws, iws: float and int scratch from :func:`workspace`.
 
@@ -293,12 +304,19 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
     k += MAX_SEG
     tmp_n = iws[k:k + MAX_SEG]
     k += MAX_SEG
+    hold_ph = iws[k:k + MAX_SEG]
+    k += MAX_SEG
+    hold_t0 = iws[k:k + MAX_SEG]
+    k += MAX_SEG
+    hold_n = iws[k:k + MAX_SEG]
+    k += MAX_SEG
     lanes = iws[k:k + 2 * P * nl]
     k += 2 * P * nl
     counts = iws[k:k + 2 * P]
     _tables(sv, P, nl, keep, lanes, counts)
 
     lost_f = lost_s / dt
+    start_f = start_s / dt
     nmin_new = int(np.ceil((lost_s + min_g) / dt - 1e-9))
     nmax_new = int(np.floor((lost_s + max_g) / dt + 1e-9))
     in_transition = age < 0.0
@@ -306,10 +324,12 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
     if in_transition:
         rem = -age
         hold_lost = rem / dt
+        hold_start = start_f
         hold_min = int(np.ceil((rem + min_g) / dt - 1e-9))
         hold_max = int(np.floor((rem + max_g) / dt + 1e-9))
     else:
         hold_lost = 0.0
+        hold_start = 0.0
         hold_max = int(np.floor((max_g - age) / dt + 1e-9))
     if P == 1:
         hold_max = H
@@ -344,6 +364,8 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
     best = NO_PLAN  # finite: fastmath assumes no infinities
     best_first = cur
     best_nseg = 0
+    best_hold = NO_PLAN  # the cheapest plan that holds (searched first, so exact)
+    hold_nseg = 0
     nodes = 0
     d = 0
     while d >= 0:
@@ -362,10 +384,10 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
             xs[xu + uint64(j)] = xs[xp + uint64(j)]
         if d == 0 and q == cur:
             c, t2, n = _segment(xs, xo, arr, nl, satdt, w, sv, keep, lanes, counts, P, hold_from, cur,
-                                0, hold_lost, hold_min, hold_max, H, True, best - cs[d])
+                                0, hold_lost, hold_start, hold_min, hold_max, H, True, best - cs[d])
         else:
             c, t2, n = _segment(xs, xo, arr, nl, satdt, w, sv, keep, lanes, counts, P, p, q, ts[d],
-                                lost_f, nmin_new, nmax_new, H, True, best - cs[d])
+                                lost_f, start_f, nmin_new, nmax_new, H, True, best - cs[d])
         cost = cs[d] + c
         if not _above(best, cost):
             continue  # bound: the cost only grows along a branch
@@ -403,10 +425,10 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
                             best_q = r
                 if best_q < 0:  # nothing waits elsewhere: hold to the horizon
                     c, t3, n = _segment(xs, xl, arr, nl, satdt, w, sv, keep, lanes, counts, P, pc, pc,
-                                        t, 0.0, H, H, H, False, best - cost - extra)
+                                        t, 0.0, 0.0, H, H, H, False, best - cost - extra)
                 else:
                     c, t3, n = _segment(xs, xl, arr, nl, satdt, w, sv, keep, lanes, counts, P, pc,
-                                        best_q, t, lost_f, nmin_new, nmax_new, H, True, best - cost - extra)
+                                        best_q, t, lost_f, start_f, nmin_new, nmax_new, H, True, best - cost - extra)
                     pc = best_q
                 extra += c
                 if nseg < MAX_SEG and n > 0:
@@ -416,6 +438,13 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
                     nseg += 1
                 t = t3
             total = cost + extra
+            if order[nxt[0] - 1] == cur and _above(best_hold, total):
+                best_hold = total
+                hold_nseg = nseg
+                for kk in range(nseg):
+                    hold_ph[kk] = tmp_ph[kk]
+                    hold_t0[kk] = tmp_t0[kk]
+                    hold_n[kk] = tmp_n[kk]
             if _above(best, total):
                 best = total
                 best_first = order[nxt[0] - 1]
@@ -447,12 +476,18 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, dt, min_g,
         n_child[dd] = m if beam <= 0 else min(m, beam)
         nxt[dd] = 0
         d = dd
+    if best_first != cur and best_hold < NO_PLAN and not _above(best_hold, best * (1.0 + hyst)):
+        for kk in range(hold_nseg):
+            out_ph[kk] = hold_ph[kk]
+            out_t0[kk] = hold_t0[kk]
+            out_n[kk] = hold_n[kk]
+        return cur, best_hold * dt, hold_nseg, nodes
     return best_first, best * dt, best_nseg, nodes
 
 
 @njit(parallel=True, cache=True)
-def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev, age, force, lost_s,
-             dt, min_g, max_g, dec_s, depth, beam, H, threads, plan_locked, choice, cost, plan_ph, plan_t0, plan_n,
+def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev, age, force, lost_s, start_s,
+             dt, min_g, max_g, dec_s, depth, beam, hyst, H, threads, plan_locked, choice, cost, plan_ph, plan_t0, plan_n,
              plan_len, nodes):
     """:func:`plan_one` for every intersection, in ``threads`` chunks. Outputs written in place.
 
@@ -484,7 +519,7 @@ def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev,
             P = phase_ptr[i + 1] - phase_ptr[i]
             f, cc, ns, nd = plan_one(q[s0:s1], arr[s0 * H:s1 * H], satdt[s0:s1], w[s0:s1],
                                      serve[serve_ptr[i]:serve_ptr[i] + P * (s1 - s0)], P, cur[i], prev[i], age[i],
-                                     force[i], lost_s[i], dt, min_g, max_g, dec_s, depth, beam,
+                                     force[i], lost_s[i], start_s, dt, min_g, max_g, dec_s, depth, beam, hyst,
                                      plan_ph[i], plan_t0[i], plan_n[i], fws, iws)
             choice[i] = f
             cost[i] = cc
@@ -493,7 +528,7 @@ def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev,
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def plan_outflow(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, cur, prev, age, lost_s, dt, H,
+def plan_outflow(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, cur, prev, age, lost_s, start_s, dt, H,
                  plan_ph, plan_n, plan_len, out):
     """Replay each intersection's plan; write each slot's discharge per step to ``out`` (flat)."""
     n = slot_ptr.shape[0] - 1
@@ -510,17 +545,20 @@ def plan_outflow(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, cur, prev
             p = prev[i] if age[i] < 0.0 else cur[i]
             for k in range(plan_len[i]):
                 qk = plan_ph[i, k]
+                sf = start_s / dt
                 if k == 0 and age[i] < 0.0:
                     lf = -age[i] / dt
                 elif qk == p:
                     lf = 0.0
+                    sf = 0.0
                 else:
                     lf = lost_s[i] / dt
                 keep = min(sv[p, j], sv[qk, j])
                 for r in range(plan_n[i, k]):
                     if t >= H:
                         break
-                    gf = min(max(r + 1.0 - lf, 0.0), 1.0)
+                    gf = r + 1.0 - lf
+                    gf = min(max(gf - sf if x > CLEAR_EPS else gf, 0.0), 1.0)
                     g = sv[qk, j] * gf + keep * (1.0 - gf)
                     a = arr[base + t * nl + j]
                     v = max(x + a - sd * g, 0.0)

@@ -29,15 +29,17 @@ def by_score(phases, x, w, serve):
     return out
 
 
-def segment(x, arr, satdt, w, sv_q, sv_p, t0, lost_f, nmin, nmax, H):
-    """Serve phase ``sv_q`` after ``sv_p`` from step ``t0``; returns (cost/dt, end step, steps)."""
+def segment(x, arr, satdt, w, sv_q, sv_p, t0, lost_f, nmin, nmax, H, start_f=0.0):
+    """Serve phase ``sv_q`` after ``sv_p`` from step ``t0``; returns (cost/dt, end step, steps). A lane
+    holding a queue starts ``start_f`` steps after the lost time."""
     nl = len(x)
     cost, t, n = 0.0, t0, 0
     while t < H and n < nmax:
         if n >= nmin and all(x[j] <= CLEAR_EPS for j in range(nl) if sv_q[j] >= MAIN_SHARE):
             break
-        gf = min(max(n + 1.0 - lost_f, 0.0), 1.0)
         for j in range(nl):
+            lost = lost_f + (start_f if x[j] > CLEAR_EPS else 0.0)
+            gf = min(max(n + 1.0 - lost, 0.0), 1.0)
             g = sv_q[j] * gf + min(sv_p[j], sv_q[j]) * (1.0 - gf)
             x[j] = max(x[j] + arr[t][j] - satdt[j] * g, 0.0)
             cost += w[j] * x[j]
@@ -46,7 +48,7 @@ def segment(x, arr, satdt, w, sv_q, sv_p, t0, lost_f, nmin, nmax, H):
     return cost, t, n
 
 
-def complete(x, arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax):
+def complete(x, arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax, start_f=0.0):
     """Serve the largest weighted queue next until the horizon."""
     P = len(serve)
     cost, guard = 0.0, 0
@@ -60,17 +62,19 @@ def complete(x, arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax):
             c, t, _ = segment(x, arr, satdt, w, serve[p], serve[p], t, 0.0, H, H, H)
             cost += c
             break
-        c, t, _ = segment(x, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H)
+        c, t, _ = segment(x, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H, start_f)
         cost += c
         p = q
     return cost
 
 
-def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max_g, dec_s, depth, beam=0):
+def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max_g, dec_s, depth, beam=0,
+         start_s=0.0):
     """Every first action and every phase order to ``depth`` (after the first action only the ``beam``
     phases with the largest weighted queues, 0: all): {first action: least cost (veh s)}."""
     P, H = len(serve), len(arr)
     lost_f = lost_s / dt
+    start_f = start_s / dt
     nmin = math.ceil((lost_s + min_g) / dt - 1e-9)
     nmax = math.floor((lost_s + max_g) / dt + 1e-9)
     in_tr = age < 0
@@ -90,21 +94,22 @@ def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max
 
     def walk(x, t, p, cost, d, first):
         if d == depth + 1 or t >= H or P == 1:  # a single phase has no other to branch to
-            total = cost + complete(list(x), arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax)
+            total = cost + complete(list(x), arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax, start_f)
             best[first] = min(best.get(first, math.inf), total)
             return
         kids = by_score([q for q in range(P) if q != p], x, w, serve)
         for q in kids[:beam] if beam > 0 else kids:
             y = list(x)
-            c, t2, _ = segment(y, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H)
+            c, t2, _ = segment(y, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H, start_f)
             walk(y, t2, q, cost + c, d + 1, first)
 
     for f in firsts:
         x = list(q0)
         if f == cur:
             sv_p = serve[prev] if in_tr else serve[cur]
-            c, t, _ = segment(x, arr, satdt, w, serve[cur], sv_p, 0, h_lost, h_min, h_max, H)
+            c, t, _ = segment(x, arr, satdt, w, serve[cur], sv_p, 0, h_lost, h_min, h_max, H,
+                              start_f if in_tr else 0.0)
         else:
-            c, t, _ = segment(x, arr, satdt, w, serve[f], serve[cur], 0, lost_f, nmin, nmax, H)
+            c, t, _ = segment(x, arr, satdt, w, serve[f], serve[cur], 0, lost_f, nmin, nmax, H, start_f)
         walk(x, t, f, c, 1, f)
     return {f: v * dt for f, v in best.items()}

@@ -36,7 +36,7 @@ def _case(rng: np.random.Generator):
     force = int(rng.integers(P)) if rng.random() < 0.15 else -1
     return dict(q0=q0, arr=arr, satdt=satdt, w=w, serve=serve, cur=cur, prev=prev, age=age, force=force,
                 lost_s=3.0, dt=2.0, min_g=5.0, max_g=120.0, dec_s=2.0, depth=int(rng.integers(0, 4)),
-                beam=int(rng.integers(0, 3)))
+                beam=int(rng.integers(0, 3)), start_s=float(rng.choice([0.0, 2.0, 3.5])))
 
 
 def _kernel(c):
@@ -45,8 +45,9 @@ def _kernel(c):
     fws, iws = K.workspace(nl, c["serve"].shape[0], c["depth"], c["arr"].shape[0])
     first, cost, nseg, nodes = K.plan_one(
         c["q0"], c["arr"].reshape(-1), c["satdt"], c["w"], c["serve"].reshape(-1), c["serve"].shape[0], c["cur"],
-        c["prev"], c["age"], c["force"], c["lost_s"], c["dt"], c["min_g"], c["max_g"], c["dec_s"], c["depth"],
-        c.get("beam", 0), out[0], out[1], out[2], fws, iws)
+        c["prev"], c["age"], c["force"], c["lost_s"], c.get("start_s", 0.0), c["dt"], c["min_g"], c["max_g"],
+        c["dec_s"], c["depth"], c.get("beam", 0), c.get("hyst", 0.0), out[0], out[1], out[2], fws,
+        iws)
     return first, cost, nseg, nodes, out
 
 
@@ -55,7 +56,7 @@ def test_branch_and_bound_finds_the_exhaustive_optimum(seed):
     c = _case(np.random.default_rng(seed))
     ref = naive.plan(list(c["q0"]), c["arr"].tolist(), list(c["satdt"]), list(c["w"]), c["serve"].tolist(),
                      c["cur"], c["prev"], c["age"], c["force"], c["lost_s"], c["dt"], c["min_g"], c["max_g"],
-                     c["dec_s"], c["depth"], c["beam"])
+                     c["dec_s"], c["depth"], c["beam"], c["start_s"])
     first, cost, nseg, nodes, _ = _kernel(c)
     best = min(ref.values())
     assert cost == pytest.approx(best, rel=1e-7, abs=1e-9)
@@ -120,7 +121,7 @@ def test_outflow_and_routing_conserve_vehicles():
     plan_len = np.array([2, 1])
     out = np.zeros(4 * H)
     K.plan_outflow(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, np.array([0, 0]), np.array([0, 0]),
-                   np.array([10.0, 10.0]), np.array([3.0, 3.0]), 2.0, H, plan_ph, plan_n, plan_len, out)
+                   np.array([10.0, 10.0]), np.array([3.0, 3.0]), 2.0, 2.0, H, plan_ph, plan_n, plan_len, out)
     blk = out[:2 * H].reshape(H, 2)
     assert blk[:, 0].sum() == pytest.approx(5.0)  # slot 0 empties in its green
     assert blk[:5, 0] == pytest.approx([1, 1, 1, 1, 1])
@@ -146,3 +147,52 @@ def test_kernels_agree_with_the_reference_without_jit_too(tmp_path):
                         "-k", "not without_jit"], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert " passed" in r.stdout
+
+
+def test_a_standing_queue_starts_after_the_start_up_lost_time_an_empty_lane_at_once():
+    """A switch to phase 1 (slots 1 and 2), 3 s of yellow, 2 s of start-up: slot 1 holds 3 standing
+    vehicles and discharges from the sixth second; slot 2 is empty, and the vehicles reaching it
+    once the yellow is over cross at once."""
+    slot_ptr, phase_ptr, serve_ptr = np.array([0, 3]), np.array([0, 2]), np.array([0])
+    serve = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    H = 10
+    arr = np.zeros(3 * H)
+    arr[3 * 3 + 2::3] = 0.5
+    plan_ph = np.zeros((1, K.MAX_SEG), dtype=np.int64)
+    plan_n = np.zeros((1, K.MAX_SEG), dtype=np.int64)
+    plan_ph[0, 0], plan_n[0, 0] = 1, H
+    out = np.zeros(3 * H)
+    K.plan_outflow(slot_ptr, phase_ptr, serve_ptr, serve, np.array([0.0, 3.0, 0.0]), arr, np.full(3, 1.0),
+                   np.array([0]), np.array([0]), np.array([20.0]), np.array([3.0]), 2.0, 1.0, H, plan_ph, plan_n,
+                   np.array([1]), out)
+    blk = out.reshape(H, 3)
+    assert blk[:5, 1] == pytest.approx([0.0] * 5) and blk[5:8, 1] == pytest.approx([1.0] * 3)
+    assert blk[3:, 2] == pytest.approx([0.5] * (H - 3))
+    # the search charges it too: the same switch costs more with a start-up lost time
+    c = dict(q0=np.array([0.0, 3.0, 0.0]), arr=arr.reshape(H, 3), satdt=np.full(3, 1.0), w=np.ones(3),
+             serve=serve.reshape(2, 3), cur=0, prev=0, age=20.0, force=1, lost_s=3.0, dt=1.0, min_g=5.0,
+             max_g=120.0, dec_s=2.0, depth=0)
+    assert _kernel({**c, "start_s": 2.0})[1] > _kernel(c)[1] + 1.0
+
+
+def test_hysteresis_holds_unless_a_switch_saves_more_than_its_share():
+    """Against the exhaustive reference: where switching is cheapest, a hysteresis just above the
+    saving keeps the hold (at the hold's own cost), one just below still switches."""
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(400):
+        c = _case(rng)
+        c["force"] = -1
+        ref = naive.plan(list(c["q0"]), c["arr"].tolist(), list(c["satdt"]), list(c["w"]), c["serve"].tolist(),
+                         c["cur"], c["prev"], c["age"], -1, c["lost_s"], c["dt"], c["min_g"], c["max_g"],
+                         c["dec_s"], c["depth"], c["beam"], c["start_s"])
+        best = min(ref.values())
+        if c["cur"] not in ref or best <= 0 or ref[c["cur"]] < best * 1.02:
+            continue
+        saving = ref[c["cur"]] / best - 1.0
+        first, cost, _, _, _ = _kernel({**c, "hyst": saving + 0.01})
+        assert first == c["cur"] and cost == pytest.approx(ref[c["cur"]], rel=1e-7)
+        first, cost, _, _, _ = _kernel({**c, "hyst": saving * 0.5})
+        assert first != c["cur"] and cost == pytest.approx(best, rel=1e-7)
+        checked += 1
+    assert checked >= 20

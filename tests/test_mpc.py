@@ -202,7 +202,7 @@ def test_the_horizon_covers_twice_the_longest_switch():
                      100.0, 0.0)
     net = Network((x,), tuple(f"l{i}" for i in range(4)), np.full(4, 150.0), np.full(4, 13.9))
     c = _mpc(net=net)
-    assert c.horizon_s == pytest.approx(2 * (100.0 + Timing().min_green)) and c.H * c.config.dt >= c.horizon_s
+    assert c.horizon_s == pytest.approx(2 * (100.0 + MpcConfig().startup + Timing().min_green)) and c.H * c.config.dt >= c.horizon_s
     assert _mpc().horizon_s == MpcConfig().horizon  # a 3 s yellow keeps the configured 60 s
 
 
@@ -216,7 +216,7 @@ def test_learning_runs_on_signals_with_different_numbers_of_phases():
     c = _mpc(net=net, learn_sat=True)
     halt = np.array([8.0, 0, 0, 0, 0, 0, 8.0, 0, 0, 0])
     dep = np.zeros(10)
-    for k in range(20):
+    for k in range(80):
         t = 2.0 * k
         dep[0] += 2.0  # lane 0 (protected, served) discharges 1 veh/s; lane 6 is permissive
         dep[6] += 2.0
@@ -226,3 +226,48 @@ def test_learning_runs_on_signals_with_different_numbers_of_phases():
     s6 = int(np.flatnonzero(c.net.slot_lane == 6)[0])
     assert c.sat[s0] > MpcConfig().sat_flow + 0.05
     assert c.sat[s6] == pytest.approx(MpcConfig().sat_flow)
+
+
+def _learn(c, net, served_dep, halt, steps=40, age0=10.0):
+    """Drive ``c`` with phase 0 green throughout; ``served_dep`` vehicles per second cross each lane."""
+    n = len(net.lanes)
+    dep = np.zeros(n)
+    for k in range(steps):
+        t = 2.0 * k
+        dep += 2.0 * served_dep
+        st = SignalStatus(np.zeros(len(net.intersections), dtype=np.int64),
+                          np.full(len(net.intersections), age0 + t), np.zeros(len(net.intersections), dtype=bool))
+        c.decide(Readings(t, halt, halt, np.zeros(n), dep.copy()), st)
+
+
+def test_a_signal_learns_one_saturation_flow_and_leaves_a_held_back_lane_out():
+    """Two protected lanes on the green: one discharges 0.5 veh/s, the other 0.1 (held back by
+    something else). The signal's flow is its best-measured lane's, and every lane gets it."""
+    x = Intersection("A", (GreenPhase(0, "GGr", 30), GreenPhase(2, "rrG", 30)), ((0, 3), (1, 4), (2, 5)),
+                     (0, 1, 2), (3, 4, 5), 3.0, 0.0)
+    net = Network((x,), tuple(f"l{i}" for i in range(6)), np.full(6, 200.0), np.full(6, 13.9))
+    c = _mpc(net=net, learn_sat=True)
+    _learn(c, net, np.array([0.5, 0.1, 0, 0, 0, 0]), np.array([8.0, 8.0, 0, 0, 0, 0]), steps=120)
+    assert np.ptp(c.sat) == 0.0
+    assert 0.5 <= c.sat[0] <= 0.58  # the prior (0.8, worth 60 lane-seconds) still weighs a little
+    lane = _mpc(net=net, learn_sat=True, sat_scope="lane")
+    _learn(lane, net, np.array([0.5, 0.1, 0, 0, 0, 0]), np.array([8.0, 8.0, 0, 0, 0, 0]), steps=120)
+    s1 = int(np.flatnonzero(lane.net.slot_lane == 1)[0])
+    assert lane.sat[s1] == pytest.approx(0.35)  # each lane its own, bounded below
+
+
+def test_no_flow_is_learned_from_a_lane_feeding_a_link_inside_its_signal_nor_in_the_start_up():
+    x = Intersection("C", (GreenPhase(0, "GGr", 30), GreenPhase(2, "rrG", 30)), ((0, 1), (1, 2), (3, 4)),
+                     (0, 1, 3), (1, 2, 4), 3.0, 0.0)
+    net = Network((x,), tuple(f"l{i}" for i in range(5)), np.array([150.0, 19.0, 150.0, 150.0, 150.0]),
+                  np.full(5, 13.9))
+    c = _mpc(net=net, learn_sat=True)
+    # lane 0 crawls into the 19 m link (lane 1 waits on its own stop line); lane 1 is the one to learn from
+    _learn(c, net, np.array([0.1, 0.0, 0, 0, 0]), np.array([8.0, 0.0, 0, 0, 0]))
+    assert c.sat[0] == pytest.approx(MpcConfig().sat_flow)
+    # the first seconds of a green (age below the start-up lost time, plus the interval) teach nothing
+    a = Intersection("A", (GreenPhase(0, "Gr", 30), GreenPhase(2, "rG", 30)), ((0, 2), (1, 3)), (0, 1), (2, 3), 3.0, 0.0)
+    net2 = Network((a,), tuple(f"l{i}" for i in range(4)), np.full(4, 200.0), np.full(4, 13.9))
+    c2 = _mpc(net=net2, learn_sat=True)
+    _learn(c2, net2, np.array([0.0, 0, 0, 0]), np.array([8.0, 0, 0, 0]), steps=2, age0=0.0)
+    assert c2.sat[0] == pytest.approx(MpcConfig().sat_flow)

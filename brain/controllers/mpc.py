@@ -33,6 +33,16 @@ NO_SPILLBACK = 1e9
 assume no infinities)."""
 
 
+SAT_PRIOR_S = 60.0
+"""Lane-seconds of discharge the prior saturation flow counts as (how soon measurements outweigh it)."""
+SAT_TRUST_S = 120.0
+"""Seconds of qualified discharge a lane needs before it speaks for its signal's saturation flow."""
+SAT_RANGE = (0.35, 1.0)
+"""Bounds of a learned saturation flow (veh/s per lane; 1,260-3,600 veh/h)."""
+SAT_MEMORY_S = 900.0
+"""Half-life (s) of the measured discharge behind a learned saturation flow."""
+
+
 @dataclass(frozen=True)
 class MpcConfig:
     """Settings of the optimiser.
@@ -41,7 +51,7 @@ class MpcConfig:
         interval: seconds between decisions.
         dt: planning step (s).
         horizon: planning horizon (s); at least twice the longest switch of any signal (its
-            lost time plus the minimum green), so that a switch's cost and the green it buys both
+            lost time and start-up plus the minimum green), so that a switch's cost and the green it buys both
             fall within it.
         depth: segments searched by branch-and-bound after the first action (the rest of the
             horizon is completed greedily).
@@ -57,9 +67,18 @@ class MpcConfig:
         max_wait: longest a queued lane may wait for green before its phase is forced next
             (s; ``None``: the timing's maximum green).
         wait_gain: how much a waiting lane's delay weighs more as it nears ``max_wait``.
-        learn_sat: estimate each lane's saturation flow online from its stop-line counts while
-            it discharges a standing queue with the right of way and room downstream
-            (``sat_flow`` is the prior).
+        startup: start-up lost time (s): after a switch's yellow and all-red, a lane holding a
+            standing queue starts discharging only this much later (its first vehicle has to reach
+            the stop line), while a lane without one passes its arrivals at once.
+        hysteresis: a signal switches only when the plan that switches costs less than the best
+            plan that holds by more than this share (0.05: 5%): a model that is slightly wrong
+            does not then flip between two nearly equal plans at every decision.
+        learn_sat: estimate the saturation flow online from the stop-line counts of lanes that
+            discharge a standing queue with the right of way and room downstream, past a green's
+            first interval (``sat_flow`` is the prior; see ``sat_scope``).
+        sat_scope: what one learned saturation flow covers: ``signal`` (one flow for all lanes of a
+            signal: that of its best-measured lane, once a lane has 120 s of qualified discharge) or
+            ``lane`` (each lane its own).
         vehicle_space: metres one queued vehicle takes on the downstream lane (spillback: a
             lane whose exits are full discharges nothing).
         stall_s: a green whose lanes hold a queue but let no vehicle across the stop line for
@@ -82,7 +101,10 @@ class MpcConfig:
     rate_halflife: float = 120.0
     max_wait: float | None = None
     wait_gain: float = 1.0
+    startup: float = 0.0
+    hysteresis: float = 0.0
     learn_sat: bool = False
+    sat_scope: str = "signal"
     vehicle_space: float = 7.5
     stall_s: float = 20.0
     fallback_s: float = 120.0
@@ -91,8 +113,14 @@ class MpcConfig:
         for f in ("interval", "dt", "horizon", "sat_flow", "rate_halflife"):
             if getattr(self, f) <= 0:
                 raise ValueError(f"MpcConfig.{f} must be > 0, got {getattr(self, f)}")
+        if self.hysteresis < 0:
+            raise ValueError(f"MpcConfig.hysteresis must be >= 0, got {self.hysteresis}")
+        if self.startup < 0:
+            raise ValueError(f"MpcConfig.startup must be >= 0, got {self.startup}")
         if self.fallback_s < 0 or self.stall_s <= 0:
             raise ValueError("MpcConfig.stall_s must be > 0 and fallback_s >= 0")
+        if self.sat_scope not in ("signal", "lane"):
+            raise ValueError(f"MpcConfig.sat_scope must be 'signal' or 'lane', got {self.sat_scope!r}")
         if self.depth < 0 or self.sweeps < 1 or self.beam < 0:
             raise ValueError("MpcConfig.depth and beam must be >= 0 and sweeps >= 1")
         if self.horizon < self.dt:
@@ -149,12 +177,14 @@ class Mpc(Controller):
         n, ns = c.n_intersections, c.n_slots
         # a switch's cost (its lost time) and its benefit (the green after it) must both fit in the
         # horizon, or a signal with long clearances never sees a reason to switch
-        longest = float(c.lost_s.max()) if n else 0.0
+        longest = float(c.lost_s.max()) + cfg.startup if n else 0.0
         self.horizon_s = max(cfg.horizon, 2.0 * (longest + timing.min_green))
         self.H = max(int(round(self.horizon_s / cfg.dt)), 1)
         self.est = LaneEstimator(network.n_lanes, cfg.rate_halflife)
         self.max_wait = cfg.max_wait if cfg.max_wait is not None else timing.max_green
         self.sat = np.full(ns, cfg.sat_flow)
+        self._sat_dep = np.zeros(ns)   # per slot: departures and seconds qualified (forgotten: SAT_MEMORY_S)
+        self._sat_time = np.zeros(ns)
         self.wait = np.zeros(ns)
         # which slot feeds each out lane, for turning shares
         self._feeders = np.bincount(c.link_out, minlength=network.n_lanes).astype(np.float64)
@@ -183,9 +213,14 @@ class Mpc(Controller):
         self._cap = np.maximum(network.lane_length / cfg.vehicle_space, 1.0)
         # a lane that leaves a signal and enters it again (the short link between two nodes of one
         # clustered junction) is drained by the same signal as it fills: not an exit that spills back
+        inner = np.zeros(network.n_lanes, dtype=bool)
         for x in network.intersections:
-            inner = sorted(set(x.in_lanes) & set(x.out_lanes))
-            self._cap[inner] = NO_SPILLBACK
+            inner[sorted(set(x.in_lanes) & set(x.out_lanes))] = True
+        self._cap[inner] = NO_SPILLBACK
+        # a lane feeding such a link discharges as the signal's other stop line lets it, which says
+        # nothing of its own saturation flow: it is never learned from
+        self._learnable = ~np.array([inner[c.link_out[c.link_ptr[s]:c.link_ptr[s + 1]]].any() for s in range(ns)],
+                                    dtype=bool)
         self._link_share = np.zeros(len(c.link_out))
         self._room_s = np.ones(ns)
         # signal bookkeeping
@@ -225,6 +260,7 @@ class Mpc(Controller):
         rate = self.est.rate[lanes]
         cur = status.phase.astype(np.int64)
         age = self._ages(now, status, cur)
+        self._age = age
         w, force = self._waits(q, cur, status.in_transition, elapsed)
         self._stalls(now, q, cur, age, elapsed, force)
         K.turning_room(c.link_ptr, c.link_out, self.est.rate, self._feeders, self.est.queue + self.est.moving,
@@ -246,12 +282,13 @@ class Mpc(Controller):
                 use = True
             K.predict_arrivals(c.slot_ptr, moving, rate, c.zone_s, self.inflow, self.up_from, use, cfg.dt, H,
                                self.arr)
-            K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.dt,
-                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, cfg.beam, H,
+            K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.startup, cfg.dt,
+                       self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, cfg.beam,
+                       cfg.hysteresis, H,
                        get_num_threads(), coordinate, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len,
                        self.nodes)
             if coordinate:
-                K.plan_outflow(*args, self.arr, satdt, cur, self._prev, age, c.lost_s, cfg.dt, H, self.plan_ph,
+                K.plan_outflow(*args, self.arr, satdt, cur, self._prev, age, c.lost_s, cfg.startup, cfg.dt, H, self.plan_ph,
                                self.plan_n, self.plan_len, self.outflow)
                 self._plan_time = now
         return self.choice.copy()
@@ -335,8 +372,24 @@ class Mpc(Controller):
         slots = np.arange(len(self.sat))
         ok = (self._served & self._served_before & (self._q_prev >= 3.0) & (self._room_s >= 0.9)
               & self._protected[slots, self._cur_phase[self.net.slot_owner]])
+        # and only once the start-up lost time has passed for the whole interval
+        ok &= self._learnable & (self._age[self.net.slot_owner] - elapsed >= self.config.startup)
         if ok.any():
-            dep = self.est.departures_last[self.net.slot_lane] / elapsed
-            obs = np.clip(dep, 0.25, 1.0)
-            self.sat = np.where(ok, self.sat + 0.05 * (obs - self.sat), self.sat)
+            keep = 0.5 ** (elapsed / SAT_MEMORY_S)
+            self._sat_dep = self._sat_dep * keep + np.where(ok, self.est.departures_last[self.net.slot_lane], 0.0)
+            self._sat_time = self._sat_time * keep + ok * elapsed
+            prior = self.config.sat_flow
+            if self.config.sat_scope == "lane":
+                est = (self._sat_dep + prior * SAT_PRIOR_S) / (self._sat_time + SAT_PRIOR_S)
+            else:
+                # a lane held back by anything (a vehicle turning across, a lane change, a queue
+                # beyond its exit) discharges less than the saturation flow, never more: the
+                # signal's flow is that of its best-measured lane
+                c = self.net
+                lane = (self._sat_dep + prior * SAT_PRIOR_S) / (self._sat_time + SAT_PRIOR_S)
+                trusted = np.where(self._sat_time >= SAT_TRUST_S, lane, -1.0)
+                # slots are contiguous per signal (the sentinel keeps a signal without lanes in range)
+                best = np.maximum.reduceat(np.append(trusted, -1.0), c.slot_ptr[:-1])
+                est = np.where(best >= 0.0, best, prior)[c.slot_owner]
+            self.sat = np.clip(est, SAT_RANGE[0], SAT_RANGE[1])
         self._q_prev = q
