@@ -271,3 +271,36 @@ def test_no_flow_is_learned_from_a_lane_feeding_a_link_inside_its_signal_nor_in_
     c2 = _mpc(net=net2, learn_sat=True)
     _learn(c2, net2, np.array([0.0, 0, 0, 0]), np.array([8.0, 0, 0, 0]), steps=2, age0=0.0)
     assert c2.sat[0] == pytest.approx(MpcConfig().sat_flow)
+
+
+def test_a_left_turn_served_only_permissively_gets_its_protected_phase_in_time():
+    """A busy through lane (phase 0) and a left turn that phase 0 lets go only permissively (``g``),
+    with a protected phase of its own (phase 1): a queued left turn that finds no gap gets its
+    protected phase within ``permissive_wait``, not only at ``max_wait``; one that moves does not."""
+    x = Intersection("L", (GreenPhase(0, "Gg", 30), GreenPhase(2, "rG", 6)), ((0, 2), (1, 3)), (0, 1), (2, 3),
+                     3.0, 0.0)
+    net = Network((x,), tuple(f"l{i}" for i in range(4)), np.full(4, 200.0), np.full(4, 13.9))
+    timing = Timing()
+
+    def protected_at(left_moves=False, **cfg):
+        c = _mpc(net=net, timing=timing, **cfg)
+        m = SignalMachine(x.phases, timing, now=0.0)
+        halt = np.array([150.0, 1.0, 0.0, 0.0])
+        veh = halt + np.array([20.0, 0.0, 0.0, 0.0])  # and more on their way to the through lane
+        t = 0.0
+        while t < 200.0:
+            st = SignalStatus(np.array([m.phase]), np.array([m.green_time(t)]), np.array([m.in_transition]))
+            dep = np.array([0.5 * t, 0.2 * t if left_moves else 0.0, 0.0, 0.0])  # through discharges: no stall
+            m.request(t, int(c.decide(Readings(t, veh, halt, dep, dep), st)[0]))
+            if m.tick(t) == "rG":
+                return t
+            t += c.interval
+        return None
+
+    assert MpcConfig().permissive_wait == 60.0
+    early = protected_at()
+    assert early is not None and early <= 60.0 + 3.0 + 2.0
+    late = protected_at(permissive_wait=timing.max_green)
+    assert late is not None and late > 100.0
+    moving = protected_at(left_moves=True)
+    assert moving is None or moving > 100.0

@@ -67,6 +67,12 @@ class MpcConfig:
         max_wait: longest a queued lane may wait for green before its phase is forced next
             (s; ``None``: the timing's maximum green).
         wait_gain: how much a waiting lane's delay weighs more as it nears ``max_wait``.
+        permissive_wait: a lane that has a protected phase but is otherwise served only
+            permissively (a left turn yielding to oncoming traffic), and holds a queue that lets
+            nobody across for this long of its permissive green, gets its protected phase next (s; never more than
+            ``max_wait``). Left-turners waiting inside a junction for a gap otherwise stay there
+            while the crossing street gets green, and lock a clustered junction (cologne3's
+            ``GS_cluster``).
         startup: start-up lost time (s): after a switch's yellow and all-red, a lane holding a
             standing queue starts discharging only this much later (its first vehicle has to reach
             the stop line), while a lane without one passes its arrivals at once.
@@ -101,6 +107,7 @@ class MpcConfig:
     rate_halflife: float = 120.0
     max_wait: float | None = None
     wait_gain: float = 1.0
+    permissive_wait: float = 60.0
     startup: float = 0.0
     hysteresis: float = 0.0
     learn_sat: bool = False
@@ -117,6 +124,8 @@ class MpcConfig:
             raise ValueError(f"MpcConfig.hysteresis must be >= 0, got {self.hysteresis}")
         if self.startup < 0:
             raise ValueError(f"MpcConfig.startup must be >= 0, got {self.startup}")
+        if self.permissive_wait <= 0:
+            raise ValueError(f"MpcConfig.permissive_wait must be > 0, got {self.permissive_wait}")
         if self.fallback_s < 0 or self.stall_s <= 0:
             raise ValueError("MpcConfig.stall_s must be > 0 and fallback_s >= 0")
         if self.sat_scope not in ("signal", "lane"):
@@ -195,13 +204,21 @@ class Mpc(Controller):
         # main phase of each slot (the one serving it most), for forcing a long wait
         self._main_phase = np.zeros(ns, dtype=np.int64)
         protected = np.zeros((ns, int(np.diff(c.phase_ptr).max()) if n else 1), dtype=bool)
+        permissive = np.zeros(ns, dtype=bool)
+        share = np.zeros_like(protected, dtype=np.float64)
         for i in range(n):
             s0, s1 = c.slot_ptr[i], c.slot_ptr[i + 1]
             P = c.phase_ptr[i + 1] - c.phase_ptr[i]
             sv = c.serve[c.serve_ptr[i]:c.serve_ptr[i + 1]].reshape(P, s1 - s0)
             self._main_phase[s0:s1] = sv.argmax(axis=0)
             protected[s0:s1, :P] = (sv >= 1.0 - 1e-9).T
+            share[s0:s1, :P] = sv.T
+            permissive[s0:s1] = (sv >= 1.0 - 1e-9).any(axis=0) & ((sv > 0.0) & (sv < 1.0 - 1e-9)).any(axis=0)
         self._protected = protected  # (slot, phase): every link of the lane has the right of way
+        self._permissive = permissive  # a protected phase, and permissive service in another
+        self._share = share  # (slot, phase): the share of the lane's links the phase shows green
+        self._permissive_wait = min(cfg.permissive_wait, self.max_wait)
+        self._stuck = np.zeros(ns)
         self._stall = np.zeros(n)
         self._fallback_until = np.full(n, -np.inf)
         # the program's green time of every phase (its own duration; at least the minimum green)
@@ -316,15 +333,24 @@ class Mpc(Controller):
         self._served_before, self._served = self._served, served
         waiting = (q >= 1.0) & ~served
         self.wait = np.where(waiting, self.wait + elapsed, 0.0)
+        # a lane with a protected phase, queued and moving nobody while it is not shown (a left
+        # turn finding no gap): its own clock, against permissive_wait
+        moved = self.est.departures_last[c.slot_lane] > 0
+        shown = self._share[np.arange(len(owner)), cur[owner]] > 0.0  # its permissive green is on
+        held = waiting & self._permissive & ~moved
+        self._stuck = np.where(held, self._stuck + elapsed * shown, 0.0)
         ratio = self.wait / self.max_wait
         w = 1.0 + self.config.wait_gain * ratio * ratio
         force = np.full(c.n_intersections, -1, dtype=np.int64)
-        due = self.wait >= self.max_wait - c.lost_s[owner] - self.config.interval
+        slack = c.lost_s[owner] + self.config.interval
+        late = np.maximum(self.wait / np.maximum(self.max_wait - slack, 1e-9),
+                          self._stuck / np.maximum(self._permissive_wait - slack, 1e-9))
+        due = late >= 1.0
         if due.any():
             for s in np.flatnonzero(due):
                 i = owner[s]
                 s0, s1 = c.slot_ptr[i], c.slot_ptr[i + 1]
-                longest = s0 + int(np.argmax(self.wait[s0:s1]))
+                longest = s0 + int(np.argmax(late[s0:s1]))  # the most overdue
                 force[i] = self._main_phase[longest]
         return w, force
 
