@@ -46,7 +46,7 @@ bench-all: $(STAMP)
 	  --seed 1 --seed 2 --seed 3 --json benchmarks/results/own.json --markdown benchmarks/results/own.md \
 	  --title "The optimiser and the classic controllers on the own scenario library"
 	$(BIN)/citybrain bench $(foreach s,cologne1 cologne3 ingolstadt1 ingolstadt7 grid4x4,--scenario $(RESCO)/$(s)) \
-	  --protocol resco --plain-sumo --seed 1 --seed 2 --seed 3 --json benchmarks/results/resco.json \
+	  --protocol resco --plain-sumo --seed 1 --seed 2 --seed 3 --seed 4 --seed 5 --json benchmarks/results/resco.json \
 	  --markdown benchmarks/results/resco.md \
 	  --title "The optimiser and the classic controllers on the RESCO scenarios (RESCO's protocol)"
 
