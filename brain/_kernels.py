@@ -102,12 +102,16 @@ def turning_room(link_ptr, link_out, lane_rate, feeders, lane_veh, cap, link_sha
 
 
 @njit(cache=True, fastmath=True)
-def predict_arrivals(slot_ptr, moving, rate, zone_s, inflow, up_from_s, use_inflow, dt, H, out):
+def predict_arrivals(slot_ptr, slot_lane, moving, rate, zone_s, speed, app_ptr, app, use_app, inflow, up_from_s,
+                     use_inflow, dt, H, out):
     """Predicted arrivals at each slot's queue per step, written to ``out`` (flat, see module doc).
 
-    Vehicles moving in the sensing zone now arrive spread evenly over the zone's travel time;
-    beyond it, the slot's measured rate, or (``use_inflow`` and the slot has planned upstream
-    discharges, ``up_from_s >= 0``) ``inflow`` from the upstream plans from ``up_from_s`` on.
+    Vehicles moving in the sensing zone now arrive within the zone's travel time: with
+    ``use_app``, each at its own distance to the stop line over the lane's speed (``app`` rows of
+    ``(metres, weight)``, lane ``l``'s at ``app_ptr[l]:app_ptr[l + 1]``; a vehicle moving inside
+    the junction is past the stop line and has none); without, spread evenly over that time. Beyond it, the slot's measured rate, or (``use_inflow`` and the slot
+    has planned upstream discharges, ``up_from_s >= 0``) ``inflow`` from the upstream plans from
+    ``up_from_s`` on.
     """
     n = slot_ptr.shape[0] - 1
     for i in range(n):
@@ -117,7 +121,7 @@ def predict_arrivals(slot_ptr, moving, rate, zone_s, inflow, up_from_s, use_infl
         for j in range(nl):
             s = s0 + j
             tz = zone_s[s] if zone_s[s] > dt else dt
-            m = moving[s] * dt / tz
+            m = 0.0 if use_app else moving[s] * dt / tz
             r = rate[s] * dt
             up = use_inflow and up_from_s[s] >= 0.0
             scale = 1.0
@@ -145,6 +149,15 @@ def predict_arrivals(slot_ptr, moving, rate, zone_s, inflow, up_from_s, use_infl
                     else:
                         v += beyond * r
                 out[base + h * nl + j] = v
+            if use_app:
+                lane = slot_lane[s]
+                v_s = speed[s] if speed[s] > 1.0 else 1.0
+                for k in range(app_ptr[lane], app_ptr[lane + 1]):
+                    eta = app[k, 0] / v_s
+                    if eta < tz:
+                        h = int(eta / dt)
+                        if h < H:
+                            out[base + h * nl + j] += app[k, 1]
 
 
 ACT, MAIN = 0, 1

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "Network",
     "Readings",
     "SignalStatus",
+    "pack_approach",
     "is_green",
     "keeps_green",
 ]
@@ -210,6 +212,13 @@ class Readings:
         emergency: emergency vehicles' upcoming signalised movements, each ``(in_lane, out_lane,
             distance_m)`` (lane indices; the distance to the stop line), as their transponders
             report them; empty when none is on the road.
+        approach: where the moving vehicles of each zone are now, ``(n, 2)`` rows of
+            ``(metres to the stop line, weight)`` (an incoming lane's; the weight is how likely
+            the vehicle is to arrive there, 1 for every vehicle SUMO or a camera locates), lane ``l``'s rows being
+            ``approach[approach_ptr[l]:approach_ptr[l + 1]]``; ``None`` when the sensors do not
+            locate vehicles (the optimiser then spreads a zone's moving vehicles over its
+            travel time).
+        approach_ptr: row offsets of ``approach`` per lane, ``(n_lanes + 1,)``.
     """
 
     time: float
@@ -218,12 +227,33 @@ class Readings:
     arrivals: np.ndarray
     departures: np.ndarray
     emergency: tuple[tuple[int, int, float], ...] = ()
+    approach: np.ndarray | None = None
+    approach_ptr: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.vehicles.shape
         for name in ("halting", "arrivals", "departures"):
             if getattr(self, name).shape != n:
                 raise ValueError(f"Readings.{name} has shape {getattr(self, name).shape}, expected {n}")
+        if (self.approach is None) != (self.approach_ptr is None):
+            raise ValueError("Readings.approach and approach_ptr come together")
+        if self.approach is not None:
+            ptr = self.approach_ptr
+            if ptr.shape != (n[0] + 1,) or ptr[0] != 0 or (np.diff(ptr) < 0).any():
+                raise ValueError(f"Readings.approach_ptr must be {n[0] + 1} non-decreasing offsets from 0")
+            if self.approach.ndim != 2 or self.approach.shape != (int(ptr[-1]), 2):
+                raise ValueError(f"Readings.approach has shape {self.approach.shape}, expected ({int(ptr[-1])}, 2)")
+
+
+def pack_approach(per_lane: Sequence[Sequence[Sequence[float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(approach, approach_ptr)`` of :class:`Readings` from per-lane lists of
+    ``(metres to the stop line, weight)`` pairs."""
+    counts = np.array([len(x) for x in per_lane], dtype=np.int64)
+    ptr = np.zeros(len(per_lane) + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    rows = [p for lane in per_lane for p in lane]
+    arr = np.array(rows, dtype=np.float64).reshape(len(rows), 2)
+    return arr, ptr
 
 
 @dataclass(frozen=True)

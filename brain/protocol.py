@@ -96,6 +96,20 @@ def _nums(v: Any, name: str, n: int, lo: float, hi: float) -> list[float]:
     return [_num(x, f"{name}[{k}]", lo, hi) for k, x in enumerate(_list(v, name, n, n))]
 
 
+def _approach(b: dict, name: str, n: int, weighted: bool) -> dict:
+    """The optional located moving vehicles: ``approach_n`` per lane, then their ``approach_m``
+    (metres to the stop line) lane after lane, and with ``weighted`` their ``approach_w``."""
+    if b.get("approach_n") is None:
+        return {}
+    per = [_int(x, f"{name}approach_n[]", 0, int(MAX_COUNT)) for x in _list(b["approach_n"], f"{name}approach_n", n, n)]
+    total = sum(per)
+    out = {"approach_n": per,
+           "approach_m": _nums(b.get("approach_m"), f"{name}approach_m", total, 0.0, 1e5)}
+    if weighted:
+        out["approach_w"] = _nums(b.get("approach_w"), f"{name}approach_w", total, 0.0, 1.0)
+    return out
+
+
 def _counts(b: dict) -> dict:
     lanes = [_str(x, "lanes[]", 256) for x in _list(b["lanes"], "lanes", MAX_LANES)]
     n = len(lanes)
@@ -111,6 +125,7 @@ def _counts(b: dict) -> dict:
         raise ProtocolError("range", "queue exceeds vehicles present")
     cls = _list(b["classes"], "classes", n, n)
     out["classes"] = [_nums(row, "classes[]", 4, 0, MAX_COUNT) for row in cls]
+    out.update(_approach(b, "", n, weighted=False))
     return out
 
 
@@ -134,6 +149,7 @@ def _status(b: dict) -> dict:
         m = len(_list(r.get("vehicles"), "readings.vehicles", 10 * MAX_SIGNALS))
         out["readings"] = {k: _nums(r.get(k), f"readings.{k}", m, 0, 1e12)
                            for k in ("vehicles", "halting", "arrivals", "departures")}
+        out["readings"].update(_approach(r, "readings.", m, weighted=True))
     e = b.get("emergency")
     if e is not None:  # emergency vehicles' upcoming movements: [in lane, out lane, metres to the stop line]
         out["emergency"] = [(_int(x[0], "emergency[].in", 0, 10 * MAX_SIGNALS), _int(x[1], "emergency[].out", 0, 10 * MAX_SIGNALS),
@@ -169,7 +185,8 @@ _SCHEMAS = {
     "heartbeat": ({"role", "cameras"}, _heartbeat),
     "bye": ({"role"}, _bye),
 }
-_OPTIONAL = {"status": {"readings", "emergency"}, "decision": {"count_wall"}}
+_OPTIONAL = {"status": {"readings", "emergency"}, "decision": {"count_wall"},
+             "counts": {"approach_n", "approach_m"}}
 TYPES = tuple(_SCHEMAS)
 
 

@@ -4,8 +4,9 @@ Each camera reports, per interval and per lane it watches: vehicles present in i
 zone, of them standing (the queue), and stop-line crossings. :class:`CameraSensing` keeps the
 latest report of every camera and turns them into :class:`~brain.model.Readings` over the
 network's lanes: vehicles and halting from the zones, cumulative departures from the
-crossings, and cumulative arrivals from conservation within the zone (vehicles that entered =
-crossings + the change in vehicles present).
+crossings, cumulative arrivals from conservation within the zone (vehicles that entered =
+crossings + the change in vehicles present), and where the moving vehicles are (metres to the
+stop line, from the cameras that locate them).
 
 A camera is *stale* when its last report is older than ``stale_after`` seconds of simulation
 (or wall) time, it reported implausible counts, or its last report saw no frame (a dead or
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brain.model import Readings
+from brain.model import Readings, pack_approach
 
 __all__ = ["CameraSensing", "CameraState"]
 
@@ -81,10 +82,15 @@ class CameraSensing:
         self.halting = np.zeros(n)
         self.arrivals = np.zeros(n)
         self.departures = np.zeros(n)
+        self.approach: list[tuple[float, ...]] = [()] * n
+        self.located = False  # some camera has located its moving vehicles
 
     def update(self, camera: str, time: float, lanes: Sequence[str], *, present: Sequence[float],
-               queue: Sequence[float], crossed: Sequence[float], frames: int | None = None) -> bool:
+               queue: Sequence[float], crossed: Sequence[float], frames: int | None = None,
+               approach: Sequence[Sequence[float]] | None = None) -> bool:
         """Take one report; returns False (and marks the camera bad) when it is implausible.
+
+        ``approach``: per lane, the metres to the stop line of each moving vehicle (optional).
 
         A report of ``frames == 0`` (the camera gave no frame in the interval) is on time but
         blind: the readings keep the camera's last counts and the camera is stale until it sees
@@ -117,6 +123,13 @@ class CameraSensing:
         self.halting[ix] = np.minimum(q, p)
         self.departures[ix] += c
         self.arrivals[ix] += np.maximum(c + p - old, 0.0)
+        if approach is not None:
+            if len(approach) != len(ix):
+                st.bad = f"located vehicles for {len(approach)} lanes, counts for {len(ix)}"
+                return False
+            for k, d in zip(ix, approach):
+                self.approach[k] = tuple(float(x) for x in d)
+            self.located = True
         st.time, st.present, st.queue, st.bad = time, p, q, ""
         return True
 
@@ -132,4 +145,9 @@ class CameraSensing:
         return out
 
     def readings(self, now: float) -> Readings:
-        return Readings(now, self.vehicles.copy(), self.halting.copy(), self.arrivals.copy(), self.departures.copy())
+        located = {}
+        if self.located:
+            app, ptr = pack_approach([[(d, 1.0) for d in lane] for lane in self.approach])
+            located = {"approach": app, "approach_ptr": ptr}
+        return Readings(now, self.vehicles.copy(), self.halting.copy(), self.arrivals.copy(), self.departures.copy(),
+                        **located)

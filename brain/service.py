@@ -267,7 +267,8 @@ class Brain:
             b = m.body
             try:
                 ok = self.sensing.update(b["camera"], m.sim_time, b["lanes"], present=b["present"], queue=b["queue"],
-                                         crossed=b["crossed"], frames=b["frames"])
+                                         crossed=b["crossed"], frames=b["frames"],
+                                         approach=_split(b.get("approach_n"), b.get("approach_m")))
             except KeyError as e:
                 self._reject("range", str(e))
                 return
@@ -350,7 +351,15 @@ class Brain:
             if r is None:
                 self._reject("range", "status without readings but this brain has no cameras")
                 return
-            readings = Readings(t, *(np.array(r[k]) for k in ("vehicles", "halting", "arrivals", "departures")))
+            located = {}
+            if "approach_n" in r:
+                ptr = np.zeros(len(r["approach_n"]) + 1, dtype=np.int64)
+                np.cumsum(r["approach_n"], out=ptr[1:])
+                located = {"approach": np.column_stack([np.array(r["approach_m"], dtype=np.float64),
+                                                        np.array(r["approach_w"], dtype=np.float64)]).reshape(-1, 2),
+                           "approach_ptr": ptr}
+            readings = Readings(t, *(np.array(r[k]) for k in ("vehicles", "halting", "arrivals", "departures")),
+                                **located)
             if readings.vehicles.shape[0] != self.net.n_lanes:
                 self._reject("range", f"readings for {readings.vehicles.shape[0]} lanes, network has {self.net.n_lanes}")
                 return
@@ -375,3 +384,14 @@ class Brain:
         self.metrics.fallbacks.set(int(fallback.sum()))
         self.metrics.fallback_total.inc(int(fallback.sum()))
         self.metrics.latency.observe(time.time() - self._pending_since)
+
+
+def _split(per_lane: list[int] | None, flat: list[float] | None) -> list[list[float]] | None:
+    """Per-lane lists from a message's ``approach_n`` counts and flat ``approach_m``."""
+    if per_lane is None or flat is None:
+        return None
+    out, k = [], 0
+    for n in per_lane:
+        out.append(flat[k:k + n])
+        k += n
+    return out

@@ -253,7 +253,9 @@ class Fleet:
         return len(self.ids)
 
 
-_VEH_VARS = (tc.VAR_POSITION, tc.VAR_ANGLE, tc.VAR_SPEED, tc.VAR_LANE_ID, tc.VAR_LANEPOSITION, tc.VAR_TYPE)
+VEHICLE_VARS = (tc.VAR_POSITION, tc.VAR_ANGLE, tc.VAR_SPEED, tc.VAR_LANE_ID, tc.VAR_LANEPOSITION, tc.VAR_TYPE)
+"""What every vehicle is subscribed to, here and by the backend (one list: a second subscription
+of a vehicle replaces the first's variables)."""
 
 
 class VehicleFeed:
@@ -273,7 +275,7 @@ class VehicleFeed:
     def read(self) -> Fleet:
         """Subscribe new vehicles, then return the fleet as of the last step."""
         for v in self.ts.simulation.getDepartedIDList():
-            self.ts.vehicle.subscribe(v, _VEH_VARS)
+            self.ts.vehicle.subscribe(v, VEHICLE_VARS)
         res = self.ts.vehicle.getAllSubscriptionResults()
         ids = [v for v, r in res.items() if r]
         n = len(ids)

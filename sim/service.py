@@ -145,6 +145,10 @@ class RemoteBrain(Controller):
         if self.cfg.sensing == "truth":
             body["readings"] = {"vehicles": readings.vehicles.tolist(), "halting": readings.halting.tolist(),
                                 "arrivals": readings.arrivals.tolist(), "departures": readings.departures.tolist()}
+            if readings.approach is not None:  # the moving vehicles where they are
+                body["readings"].update(approach_n=np.diff(readings.approach_ptr).tolist(),
+                                        approach_m=readings.approach[:, 0].tolist(),
+                                        approach_w=readings.approach[:, 1].tolist())
         if readings.emergency:  # the emergency vehicles' transponders, whatever senses the traffic
             body["emergency"] = [[int(a), int(b), float(d)] for a, b, d in readings.emergency]
         if not send(self.push, encode("status", self.cfg.sender, self.step, readings.time, body)):

@@ -45,6 +45,9 @@ def test_standing_vehicles_are_the_queue_moving_ones_are_not():
     out = c.flush(2.0)
     assert out.lanes == ("e_0", "e_1") and out.frames == 9
     assert out.classes[1, 3] == pytest.approx(1.0)  # the truck, present every frame
+    # where the moving vehicles are now: the truck, 20 m before the stop line; standing ones not
+    assert out.approach[0] == ()
+    assert out.approach[1] == pytest.approx((20.0,), abs=0.5)
 
 
 def test_a_crossing_counts_once_despite_jitter_at_the_line():

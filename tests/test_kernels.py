@@ -96,10 +96,29 @@ def test_plan_respects_minimum_green_and_lost_time():
 def test_arrivals_spread_moving_vehicles_over_the_zone_then_follow_the_rate():
     slot_ptr = np.array([0, 1])
     out = np.zeros(10)
-    K.predict_arrivals(slot_ptr, np.array([4.0]), np.array([0.25]), np.array([8.0]), np.zeros(10),
+    K.predict_arrivals(slot_ptr, np.array([0]), np.array([4.0]), np.array([0.25]), np.array([8.0]),
+                       np.array([10.0]), np.zeros(1, dtype=np.int64), np.zeros((0, 2)), False, np.zeros(10),
                        np.array([-1.0]), False, 2.0, 10, out)
     assert out[:4] == pytest.approx([1.0] * 4)  # 4 vehicles over an 8 s zone, 2 s steps
     assert out[4:] == pytest.approx([0.5] * 6)  # then 0.25 veh/s
+
+
+def test_located_vehicles_arrive_at_their_own_distance():
+    # lane 1 of two is the slot's; at 10 m/s, 15 m is in step 0, 35 m and 39 m in step 1, 75 m in
+    # step 3; one at 95 m is beyond the 80 m (8 s) zone, where the rate takes over
+    slot_ptr = np.array([0, 1])
+    app = np.array([[5.0, 1.0], [15.0, 1.0], [35.0, 1.0], [39.0, 0.5], [75.0, 1.0], [95.0, 1.0]])
+    app_ptr = np.array([0, 1, 6])  # lane 0 has the vehicle at 5 m, not this slot's
+    out = np.zeros(10)
+    K.predict_arrivals(slot_ptr, np.array([1]), np.array([4.5]), np.array([0.25]), np.array([8.0]),
+                       np.array([10.0]), app_ptr, app, True, np.zeros(10), np.array([-1.0]), False, 2.0, 10, out)
+    assert out[:4] == pytest.approx([1.0, 1.5, 0.0, 1.0])
+    assert out[4:] == pytest.approx([0.5] * 6)
+    # moving vehicles without a row (inside the junction, past the stop line) arrive nowhere
+    K.predict_arrivals(slot_ptr, np.array([0]), np.array([4.0]), np.array([0.25]), np.array([8.0]),
+                       np.array([10.0]), np.array([0, 0, 0]), app[:0], True, np.zeros(10), np.array([-1.0]), False,
+                       2.0, 10, out)
+    assert out[:4] == pytest.approx([0.0] * 4)
 
 
 def test_outflow_and_routing_conserve_vehicles():

@@ -113,3 +113,19 @@ def test_status_carries_emergency_movements_and_refuses_bad_ones():
         with pytest.raises(ProtocolError) as e:
             decode(_raw([VERSION, "status", "sim", 3, 6.0, 1.0], {**body, "emergency": bad}))
         assert e.value.reason == "range"
+
+
+def test_located_vehicles_travel_with_counts_and_readings_and_must_add_up():
+    counts = {"camera": "c", "tls": "t", "lanes": ["a_0", "b_0"], "present": [2.0, 1.0], "queue": [1.0, 0.0],
+              "crossed": [0.0, 1.0], "classes": [[0.0] * 4] * 2, "interval": 2.0, "frames": 8,
+              "approach_n": [1, 0], "approach_m": [35.5]}
+    got = decode(encode("counts", "w", 1, 2.0, counts)).body
+    assert got["approach_n"] == [1, 0] and got["approach_m"] == [35.5]
+    readings = {"vehicles": [2.0], "halting": [0.0], "arrivals": [0.0], "departures": [0.0],
+                "approach_n": [2], "approach_m": [10.0, 80.0], "approach_w": [1.0, 0.5]}
+    body = {"step": 1, "phase": [0], "green": [4.0], "in_transition": [False], "readings": readings}
+    assert decode(encode("status", "sim", 1, 2.0, body)).body["readings"]["approach_w"] == [1.0, 0.5]
+    for bad in ({**counts, "approach_n": [2, 0]}, {**counts, "approach_m": [-1.0]}, {**counts, "approach_n": [1]}):
+        with pytest.raises(ProtocolError) as e:
+            decode(_raw([VERSION, "counts", "w", 1, 2.0, 1.0], bad))
+        assert e.value.reason == "range"

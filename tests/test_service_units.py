@@ -145,6 +145,39 @@ def test_brain_takes_emergency_movements_from_the_status_and_refuses_unknown_lan
         ctx.term()
 
 
+def test_cameras_located_vehicles_reach_the_readings_and_must_match_the_lanes():
+    s = CameraSensing(["a", "b", "c"], {"n": ("J", ["a", "b"])}, {"J": 0})
+    assert s.readings(0.0).approach is None  # no camera has located anything yet
+    assert s.update("n", 2.0, ["a", "b"], present=[3, 0], queue=[1, 0], crossed=[0, 0], approach=[[30.0, 12.5], []])
+    r = s.readings(2.0)
+    assert r.approach_ptr.tolist() == [0, 2, 2, 2] and r.approach.tolist() == [[30.0, 1.0], [12.5, 1.0]]
+    assert not s.update("n", 4.0, ["a", "b"], present=[3, 0], queue=[1, 0], crossed=[0, 0], approach=[[1.0]])
+    assert "located vehicles for 1 lanes" in s.cams["n"].bad
+
+
+def test_brain_hands_the_sims_located_vehicles_to_the_controller():
+    from brain.protocol import encode
+
+    brain, got, ctx = _brain("mpc")
+    seen = []
+    decide = brain.controller.decide
+    brain.controller.decide = lambda r, st: seen.append(r) or decide(r, st)
+    try:
+        located = {**READINGS, "approach_n": [2, 0, 0, 0, 0, 0, 0, 0], "approach_m": [40.0, 90.0],
+                   "approach_w": [1.0, 0.5]}
+        body = {"step": 1, "phase": [0], "green": [20.0], "in_transition": [False], "readings": located}
+        brain.handle(encode("status", "sim", 1, 2.0, body))
+        brain._maybe_decide()
+        assert brain.decisions == 1 and brain.rejected == {}
+        r = seen[0]
+        assert r.approach_ptr.tolist() == [0] + [2] * 8
+        assert r.approach.tolist() == [[40.0, 1.0], [90.0, 0.5]]
+    finally:
+        brain.close()
+        got.close(0)
+        ctx.term()
+
+
 def test_brain_refuses_a_status_showing_a_phase_the_signal_lacks():
     from brain.protocol import decode, encode
 

@@ -55,3 +55,32 @@ def test_a_side_street_waiting_for_a_gap_is_not_in_the_signals_queue(merge_scena
         zone = b._zone_of["MC_0"]
         assert "WM_0" in zone  # the main road upstream of the priority junction is the approach
         assert "SM_0" not in zone  # the yielding side street is not
+
+
+def test_moving_vehicles_are_located_by_their_distance_to_the_stop_line(merge_scenario):
+    """``Readings.approach`` lists each moving vehicle of an approach's zone, upstream lanes
+    included, at its distance to the signal's stop line; standing vehicles and outgoing lanes
+    have none."""
+    with SumoBackend(merge_scenario, seed=1) as b:
+        net, _ = b.network()
+        b.watch(net.lanes, [x.id for x in net.intersections])
+        lane = b.ts.lane
+        mc, wm = lane.getLength("MC_0"), lane.getLength("WM_0")
+        i, out = net.lanes.index("MC_0"), net.lanes.index("CE_0")
+        upstream = checked = 0
+        for step in range(240):
+            b.step()
+            if step % 10:
+                continue
+            r = b.read()
+            rows = r.approach[r.approach_ptr[i]:r.approach_ptr[i + 1]]
+            want = [mc - b.ts.vehicle.getLanePosition(v) for v in lane.getLastStepVehicleIDs("MC_0")
+                    if b.ts.vehicle.getSpeed(v) >= 0.1]
+            want += [mc + wm - b.ts.vehicle.getLanePosition(v) for v in lane.getLastStepVehicleIDs("WM_0")
+                     if b.ts.vehicle.getSpeed(v) >= 0.1]
+            assert sorted(rows[:, 0]) == pytest.approx(sorted(want))
+            assert (rows[:, 1] == 1.0).all()
+            assert r.approach_ptr[out + 1] == r.approach_ptr[out]
+            upstream += int((rows[:, 0] > mc).sum())
+            checked += len(rows)
+    assert upstream > 0 and checked > 20

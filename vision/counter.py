@@ -45,7 +45,9 @@ class LaneCounts:
         time: end of the interval (s); lanes: SUMO lane ids;
         present: vehicles in each zone (mean over the interval's frames); queue: of them,
         standing (mean); crossed: stop-line crossings in the interval; classes: crossings
-        plus presence by class ``(n_lanes, len(CLASSES))`` (mean presence); frames: frames counted.
+        plus presence by class ``(n_lanes, len(CLASSES))`` (mean presence); frames: frames counted;
+        approach: per lane, the metres to the stop line of each vehicle in the zone that is not
+        standing, in the interval's last frame (where the approaching vehicles are now).
     """
 
     time: float
@@ -55,11 +57,13 @@ class LaneCounts:
     crossed: np.ndarray
     classes: np.ndarray
     frames: int
+    approach: tuple[tuple[float, ...], ...] = ()
 
     def to_dict(self) -> dict:
         return {"time": self.time, "lanes": list(self.lanes), "present": self.present.tolist(),
                 "queue": self.queue.tolist(), "crossed": self.crossed.tolist(),
-                "classes": self.classes.tolist(), "frames": self.frames}
+                "classes": self.classes.tolist(), "frames": self.frames,
+                "approach": [list(x) for x in self.approach]}
 
 
 @dataclass
@@ -116,6 +120,7 @@ class LaneCounter:
         self._reset_interval(n)
         self.last_present = np.zeros(n)
         self.last_queue = np.zeros(n)
+        self.last_approach: tuple[tuple[float, ...], ...] = ((),) * n
 
     def _reset_interval(self, n: int) -> None:
         self._sum_present = np.zeros(n)
@@ -141,6 +146,7 @@ class LaneCounter:
         lane = self.lane_of(ground)
         present = np.bincount(lane[lane >= 0], minlength=n).astype(np.float64)
         queue = np.zeros(n)
+        approach: list[list[float]] = [[] for _ in range(n)]
         for k in range(len(boxes)):
             tid = int(track_ids[k])
             p = ground[k]
@@ -161,10 +167,15 @@ class LaneCounter:
                 tr.hist_p.pop(0)
             if lane[k] >= 0:
                 tr.lane = int(lane[k])
+                standing = False
                 if len(tr.hist_t) >= 2 and tr.hist_t[-1] - tr.hist_t[0] >= 0.5 * self.window:
                     v = float(np.hypot(*(tr.hist_p[-1] - tr.hist_p[0]))) / (tr.hist_t[-1] - tr.hist_t[0])
                     if v < self.halt_speed:
                         queue[lane[k]] += 1
+                        standing = True
+                ahead = -float((p - self._stop_mid[tr.lane]) @ self._dir[tr.lane])
+                if not standing and ahead > 0:
+                    approach[tr.lane].append(ahead)
             if tr.lane >= 0:
                 s = float((p - self._stop_mid[tr.lane]) @ self._dir[tr.lane])
                 if s < -HYSTERESIS_M:
@@ -178,6 +189,7 @@ class LaneCounter:
         self._sum_present += present
         self._sum_queue += queue
         self.last_present, self.last_queue = present, queue
+        self.last_approach = tuple(tuple(sorted(x)) for x in approach)
         self._frames += 1
 
     def _stitch(self, t: float, new: _Track, p: np.ndarray) -> None:
@@ -203,7 +215,7 @@ class LaneCounter:
         """The counts of the interval that ends now; starts the next one."""
         f = max(self._frames, 1)
         out = LaneCounts(t, tuple(ln.lane for ln in self.cam.lanes), self._sum_present / f, self._sum_queue / f,
-                         self._crossed.copy(), self._classes / f, self._frames)
+                         self._crossed.copy(), self._classes / f, self._frames, self.last_approach)
         self._reset_interval(len(self.cam.lanes))
         return out
 

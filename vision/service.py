@@ -51,7 +51,9 @@ class CountSender:
             self._send("counts", c.time, {"camera": cam.id, "tls": cam.tls, "lanes": list(c.lanes),
                                           "present": c.present.tolist(), "queue": c.queue.tolist(),
                                           "crossed": c.crossed.tolist(), "classes": c.classes.tolist(),
-                                          "interval": self.cfg.interval, "frames": c.frames})
+                                          "interval": self.cfg.interval, "frames": c.frames,
+                                          "approach_n": [len(x) for x in c.approach] if c.approach else [0] * len(c.lanes),
+                                          "approach_m": [float(d) for x in c.approach for d in x]})
 
     def heartbeat(self, t: float) -> None:
         now = time.time()

@@ -33,6 +33,11 @@ NO_SPILLBACK = 1e9
 assume no infinities)."""
 
 
+_NO_ROWS = np.zeros((0, 2))
+_NO_PTR = np.zeros(1, dtype=np.int64)
+"""Stand-ins for ``Readings.approach`` when the sensors do not locate vehicles (the kernel
+ignores them then)."""
+
 SAT_PRIOR_S = 60.0
 """Lane-seconds of discharge the prior saturation flow counts as (how soon measurements outweigh it)."""
 SAT_TRUST_S = 120.0
@@ -239,6 +244,7 @@ class Mpc(Controller):
         self._learnable = ~np.array([inner[c.link_out[c.link_ptr[s]:c.link_ptr[s + 1]]].any() for s in range(ns)],
                                     dtype=bool)
         self._link_share = np.zeros(len(c.link_out))
+        self._slot_speed = np.asarray(network.lane_speed, dtype=np.float64)[c.slot_lane]
         self._room_s = np.ones(ns)
         # signal bookkeeping
         self._prev = np.zeros(n, dtype=np.int64)
@@ -287,6 +293,8 @@ class Mpc(Controller):
             self._learn_sat(q, elapsed)
         satdt = self.sat * self._room_s * cfg.dt
         coordinate = cfg.coordinate and len(c.route_to) > 0
+        located = readings.approach is not None
+        app, app_ptr = (readings.approach, readings.approach_ptr) if located else (_NO_ROWS, _NO_PTR)
         args = (c.slot_ptr, c.phase_ptr, c.serve_ptr, c.serve, q)
         route_share = self._route_shares() if coordinate else None
         for sweep in range(cfg.sweeps if coordinate else 1):  # without coordination a sweep changes nothing
@@ -297,8 +305,8 @@ class Mpc(Controller):
                 K.route_inflow(c.slot_ptr, self.outflow, c.route_ptr, route_share, self._route_lag,
                                self._route_base, self._route_nl, self._route_col, H, shift, self.inflow)
                 use = True
-            K.predict_arrivals(c.slot_ptr, moving, rate, c.zone_s, self.inflow, self.up_from, use, cfg.dt, H,
-                               self.arr)
+            K.predict_arrivals(c.slot_ptr, c.slot_lane, moving, rate, c.zone_s, self._slot_speed, app_ptr, app,
+                               located, self.inflow, self.up_from, use, cfg.dt, H, self.arr)
             K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.startup, cfg.dt,
                        self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, cfg.beam,
                        cfg.hysteresis, H,
