@@ -111,6 +111,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             raise ValueError("--frames needs --connect (where to send the counts)")
         from vision.service import serve_frames
 
+        worker.warm_up()  # before the first frame: lockstep waits only ``--wait`` seconds for counts
         try:
             stats = serve_frames(cfg, worker, args.frames, sender)
         finally:

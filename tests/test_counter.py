@@ -138,3 +138,19 @@ def test_worker_counts_a_new_run_from_its_start_when_the_clock_goes_back():
     assert ends == [3592.0, 3594.0, 3596.0, 3598.0, 3600.0]
     ends = [out[0].time for k in range(1, 9) if (out := w.process(k * 0.25, [img]))]  # the next run
     assert ends == [2.0] and w.frames == 8
+
+
+def test_worker_warm_up_runs_the_detector_on_each_cameras_frame_size_and_counts_nothing():
+    from vision.detector import Detections
+    from vision.worker import CameraWorker
+
+    seen = []
+
+    def detector(frames):
+        seen.append([f.shape for f in frames])
+        return [Detections(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64)) for _ in frames]
+
+    w = CameraWorker([_cam(), _cam()], detector, interval=2.0, fps=4.0)
+    w.warm_up()
+    assert seen == [[(320, 512, 3), (320, 512, 3)]]
+    assert w.frames == 0 and all(t.update(Detections.empty()).size == 0 for t in w.trackers)

@@ -214,13 +214,14 @@ def test_killed_worker_puts_its_intersection_on_fallback_and_a_new_one_recovers(
     worker = _start(worker_args, tmp_path / "worker1.log")
     time.sleep(3.0)
     trace = tmp_path / "trace.jsonl"
-    sim = _start(["sim", "--scenario", "single", "--sensing", "vision", "--cameras", str(cams), "--end", "150",
+    sim = _start(["sim", "--scenario", "single", "--sensing", "vision", "--cameras", str(cams), "--end", "180",
                   "--frames", f"tcp://127.0.0.1:{frames}", "--brain", f"tcp://127.0.0.1:{intake}", "--decisions",
                   f"tcp://127.0.0.1:{dec}", "--json", str(tmp_path / "rec.json"), "--trace", str(trace)],
                  tmp_path / "sim.log")
     try:
-        _wait_for(lambda: len(_trace(trace)) >= 20, 120, "20 decision steps")
-        assert _trace(trace)[-1]["fallback"] == 0  # cameras are live: the optimiser drives
+        # the optimiser drives once the worker's counts keep up with the sim's steps (on two cores
+        # the detector needs about the sim's step time per step; the lockstep wait is its slack)
+        _wait_for(lambda: _trace(trace) and _trace(trace)[-1]["fallback"] == 0, 150, "live cameras")
         worker.kill()
         killed = time.time()
         worker.wait()

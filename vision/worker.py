@@ -143,6 +143,11 @@ class CameraWorker:
         self._last: float | None = None
         self.frames = 0
 
+    def warm_up(self) -> None:
+        """Run the detector once on blank frames of every camera's size, so that the first real
+        frames are not held up by the model's first inference (several seconds on a CPU)."""
+        self.detector([np.zeros((c.size[1], c.size[0], 3), dtype=np.uint8) for c in self.cameras])
+
     def process(self, t: float, frames: Sequence[np.ndarray | None]) -> list[LaneCounts]:
         """Count one frame per camera (``None``: that camera gave none); returns the counts of an
         interval that ended (empty list otherwise). A time before the previous frame's starts a
