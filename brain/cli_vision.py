@@ -112,6 +112,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from vision.service import serve_frames
 
         worker.warm_up()  # before the first frame: lockstep waits only ``--wait`` seconds for counts
+        print(f"camera worker {args.name!r}: {len(cfg.cameras)} cameras, detector ready; frames from {args.frames}",
+              file=sys.stderr, flush=True)
         try:
             stats = serve_frames(cfg, worker, args.frames, sender)
         finally:

@@ -304,3 +304,19 @@ def test_a_left_turn_served_only_permissively_gets_its_protected_phase_in_time()
     assert late is not None and late > 100.0
     moving = protected_at(left_moves=True)
     assert moving is None or moving > 100.0
+
+
+def test_wait_cycle_lets_a_lane_wait_as_long_as_the_signals_own_program_cycle():
+    """Four program greens of 100 s: with ``wait_cycle`` the longest wait is that program's cycle
+    (greens and the timing rules' transitions), never below the maximum green; without, max green."""
+    x = Intersection("W", tuple(GreenPhase(2 * k, "rrrr"[:k] + "G" + "rrrr"[k + 1:], 100) for k in range(4)),
+                     ((0, 4), (1, 5), (2, 6), (3, 7)), (0, 1, 2, 3), (4, 5, 6, 7), 3.0, 1.0)
+    net = Network((x,), tuple(f"l{i}" for i in range(8)), np.full(8, 300.0), np.full(8, 13.9))
+    timing = Timing()
+    assert _mpc(net=net, timing=timing, wait_cycle=False).max_wait.tolist() == [timing.max_green] * 4
+    cyc = _mpc(net=net, timing=timing)
+    assert cyc.config.wait_cycle
+    assert cyc.max_wait.tolist() == pytest.approx([4 * 100.0 + 4 * 4.0] * 4)
+    short = _mpc(timing=timing)  # NET's program cycle (2 x 30 s) is below max green
+    assert short.max_wait.tolist() == [timing.max_green] * len(short.max_wait)
+    assert short._permissive_wait.tolist() == [60.0] * len(short.max_wait)

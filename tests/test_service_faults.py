@@ -206,16 +206,20 @@ def test_killed_worker_puts_its_intersection_on_fallback_and_a_new_one_recovers(
     cams = tmp_path / "cams.json"
     subprocess.run(EXE + ["cameras", "--scenario", "single", "--out", str(cams)], check=True, cwd=ROOT,
                    capture_output=True)
+    # two frames a second (the sim steps with them): half the detector's work of the default 4,
+    # so that on two cores the worker keeps up with the lockstep even beside other load
+    cfg = json.loads(cams.read_text())
+    cams.write_text(json.dumps(dict(cfg, fps=2.0)))
     intake, dec, frames = _free_ports(3)
     brain = _start(["serve", "--scenario", "single", "--controller", "mpc", "--cameras", str(cams), "--intake",
                     f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}"], tmp_path / "brain.log")
     worker_args = ["worker", "--config", str(cams), "--frames", f"tcp://127.0.0.1:{frames}", "--connect",
                    f"tcp://127.0.0.1:{intake}"]
     worker = _start(worker_args, tmp_path / "worker1.log")
-    time.sleep(3.0)
+    _wait_for(lambda: "detector ready" in (tmp_path / "worker1.log").read_text(), 120, "the worker's detector")
     trace = tmp_path / "trace.jsonl"
     sim = _start(["sim", "--scenario", "single", "--sensing", "vision", "--cameras", str(cams), "--end", "180",
-                  "--frames", f"tcp://127.0.0.1:{frames}", "--brain", f"tcp://127.0.0.1:{intake}", "--decisions",
+                  "--fps", "2", "--frames", f"tcp://127.0.0.1:{frames}", "--brain", f"tcp://127.0.0.1:{intake}", "--decisions",
                   f"tcp://127.0.0.1:{dec}", "--json", str(tmp_path / "rec.json"), "--trace", str(trace)],
                  tmp_path / "sim.log")
     try:

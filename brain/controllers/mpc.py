@@ -72,6 +72,10 @@ class MpcConfig:
         max_wait: longest a queued lane may wait for green before its phase is forced next
             (s; ``None``: the timing's maximum green).
         wait_gain: how much a waiting lane's delay weighs more as it nears ``max_wait``.
+        wait_cycle: a signal's ``max_wait`` is at least its own program's cycle (its phases' program
+            greens and the timing rules' transitions): a lane may wait as long as the city's plan
+            makes it wait. A four-phase signal whose program runs a 424 s cycle otherwise gets 12-26 s
+            through greens, a third of its time in yellow (``sumorl-big``).
         permissive_wait: a lane that has a protected phase but is otherwise served only
             permissively (a left turn yielding to oncoming traffic), and holds a queue that lets
             nobody across for this long of its permissive green, gets its protected phase next (s; never more than
@@ -112,6 +116,7 @@ class MpcConfig:
     rate_halflife: float = 120.0
     max_wait: float | None = None
     wait_gain: float = 1.0
+    wait_cycle: bool = True
     permissive_wait: float = 60.0
     startup: float = 0.0
     hysteresis: float = 0.0
@@ -195,7 +200,6 @@ class Mpc(Controller):
         self.horizon_s = max(cfg.horizon, 2.0 * (longest + timing.min_green))
         self.H = max(int(round(self.horizon_s / cfg.dt)), 1)
         self.est = LaneEstimator(network.n_lanes, cfg.rate_halflife)
-        self.max_wait = cfg.max_wait if cfg.max_wait is not None else timing.max_green
         self.sat = np.full(ns, cfg.sat_flow)
         self._sat_dep = np.zeros(ns)   # per slot: departures and seconds qualified (forgotten: SAT_MEMORY_S)
         self._sat_time = np.zeros(ns)
@@ -222,13 +226,20 @@ class Mpc(Controller):
         self._protected = protected  # (slot, phase): every link of the lane has the right of way
         self._permissive = permissive  # a protected phase, and permissive service in another
         self._share = share  # (slot, phase): the share of the lane's links the phase shows green
-        self._permissive_wait = min(cfg.permissive_wait, self.max_wait)
         self._stuck = np.zeros(ns)
         self._stall = np.zeros(n)
         self._fallback_until = np.full(n, -np.inf)
         # the program's green time of every phase (its own duration; at least the minimum green)
         self._program_green = [np.array([max(p.duration, timing.min_green) for p in x.phases])
                                for x in network.intersections]
+        # per slot: the longest its queue may wait for green
+        base = cfg.max_wait if cfg.max_wait is not None else timing.max_green
+        longest_wait = np.full(n, base)
+        if cfg.wait_cycle:
+            cycle = np.array([g.sum() for g in self._program_green]) + np.diff(c.phase_ptr) * c.lost_s
+            longest_wait = np.maximum(longest_wait, cycle)
+        self.max_wait = longest_wait[c.slot_owner] if n else np.zeros(0)
+        self._permissive_wait = np.minimum(cfg.permissive_wait, self.max_wait)
         self._served = np.zeros(ns, dtype=bool)
         self._served_before = self._served
         self._q_prev = np.zeros(ns)
