@@ -223,13 +223,21 @@ def _segment(x, xo, arr, nl, satdt, w, sv, keep, lanes, counts, P, p, q, t0, los
         gf = min(max(gf, 0.0), 1.0)
         row = uint64(t * nl)
         c = 0.0
-        for jj in range(nl):
-            j = uint64(jj)
-            gj = gs if x[xu + j] > CLEAR_EPS else gf
-            g = sv[so + j] * gj + keep[ko + j] * (1.0 - gj)
-            v = max(x[xu + j] + arr[row + j] - satdt[j] * g, 0.0)
-            x[xu + j] = v
-            c += w[j] * v
+        if gs == gf:  # no start-up left in this step (or none at all): one share for every lane
+            for jj in range(nl):
+                j = uint64(jj)
+                g = sv[so + j] * gf + keep[ko + j] * (1.0 - gf)
+                v = max(x[xu + j] + arr[row + j] - satdt[j] * g, 0.0)
+                x[xu + j] = v
+                c += w[j] * v
+        else:
+            for jj in range(nl):
+                j = uint64(jj)
+                gj = gs if x[xu + j] > CLEAR_EPS else gf
+                g = sv[so + j] * gj + keep[ko + j] * (1.0 - gj)
+                v = max(x[xu + j] + arr[row + j] - satdt[j] * g, 0.0)
+                x[xu + j] = v
+                c += w[j] * v
         cost += c
         t += 1
         n += 1
