@@ -320,3 +320,30 @@ def test_wait_cycle_lets_a_lane_wait_as_long_as_the_signals_own_program_cycle():
     short = _mpc(timing=timing)  # NET's program cycle (2 x 30 s) is below max green
     assert short.max_wait.tolist() == [timing.max_green] * len(short.max_wait)
     assert short._permissive_wait.tolist() == [60.0] * len(short.max_wait)
+
+
+def _two_signals(link_m: float) -> Network:
+    """Signal A sends its west approach (lane 0) over link lane 1 into signal B (on to lane 2);
+    side streets 3 -> 4 at A and 5 -> 6 at B."""
+    a = Intersection("A", (GreenPhase(0, "Gr", 30), GreenPhase(2, "rG", 30)), ((0, 1), (3, 4)), (0, 3), (1, 4), 3.0, 0.0)
+    b = Intersection("B", (GreenPhase(0, "Gr", 30), GreenPhase(2, "rG", 30)), ((1, 2), (5, 6)), (1, 5), (2, 6), 3.0, 0.0)
+    lengths = np.array([150.0, link_m, 150.0, 150.0, 150.0, 150.0, 150.0])
+    return Network((a, b), tuple(f"l{i}" for i in range(7)), lengths, np.full(7, 13.9))
+
+
+@pytest.mark.parametrize("link_m, box, leaves", [(0.2, True, True), (0.2, False, False), (50.0, True, False)])
+def test_a_queue_that_cannot_cross_into_a_link_that_stores_no_vehicle_gives_way(link_m, box, leaves):
+    """A's west queue (5 vehicles, protected green) moves nobody: its exit, a 0.2 m link, leads
+    straight into B, which holds it red, so the vehicle bound there stands in A's junction. With
+    ``box`` A is planned to move nobody on that green within a few seconds and serves its side
+    street (1 vehicle); with a 50 m link (a queue there would be an ordinary spillback the room
+    model sees), or without ``box``, it holds the west green until the stall rule (20 s)."""
+    c = _mpc(net=_two_signals(link_m), box=box)
+    halt = np.array([5.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    wishes = []
+    for t in np.arange(0.0, 12.0, 2.0):
+        st = SignalStatus(np.array([0, 1]), np.array([10.0 + t, 10.0 + t]), np.zeros(2, dtype=bool))
+        wishes.append(int(c.decide(Readings(float(t), halt, halt, np.zeros(7), np.zeros(7)), st)[0]))
+    assert wishes[0] == 0
+    assert (1 in wishes) == leaves
+    assert c.interventions == []

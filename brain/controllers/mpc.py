@@ -100,6 +100,13 @@ class MpcConfig:
             this long is stalled (a vehicle stuck inside the junction, or its exits full): the
             signal then steps to the next phase in program order, so every movement gets its turn
             to clear the junction.
+        box: at a signal whose exit into another signal stores no vehicle (a link shorter than
+            ``vehicle_space``: two nodes of one crossing left as two signals), a lane with a
+            standing queue on a protected green shown for two intervals and more that let no
+            vehicle across its stop line in the last two intervals is planned to discharge
+            nothing while it stays so: a vehicle bound for the other signal waits for its green
+            inside this junction, in the way, and holding the green moves nobody (False: such a
+            lane is planned at its saturation flow until the stall rule acts).
         fallback_s: after a stall the signal follows its own program (its phases in order, each
             for the program's green time) for this long before the optimiser takes it back; every
             such intervention is listed in the run's record (0: only the step to the next phase).
@@ -125,6 +132,7 @@ class MpcConfig:
     vehicle_space: float = 7.5
     stall_s: float = 20.0
     fallback_s: float = 120.0
+    box: bool = True
 
     def __post_init__(self) -> None:
         for f in ("interval", "dt", "horizon", "sat_flow", "rate_halflife"):
@@ -243,6 +251,8 @@ class Mpc(Controller):
         self._served = np.zeros(ns, dtype=bool)
         self._served_before = self._served
         self._q_prev = np.zeros(ns)
+        self._q_seen = np.zeros(ns)
+        self._dep_seen = np.zeros(ns)
         self._cap = np.maximum(network.lane_length / cfg.vehicle_space, 1.0)
         # a lane that leaves a signal and enters it again (the short link between two nodes of one
         # clustered junction) is drained by the same signal as it fills: not an exit that spills back
@@ -254,6 +264,12 @@ class Mpc(Controller):
         # nothing of its own saturation flow: it is never learned from
         self._learnable = ~np.array([inner[c.link_out[c.link_ptr[s]:c.link_ptr[s + 1]]].any() for s in range(ns)],
                                     dtype=bool)
+        # signals with an exit into another signal that stores no vehicle (MpcConfig.box)
+        entry = np.zeros(network.n_lanes, dtype=np.int64) - 1
+        for i, x in enumerate(network.intersections):
+            entry[list(x.in_lanes)] = i
+        self._boxed = np.array([any(entry[ln] not in (-1, i) and network.lane_length[ln] < cfg.vehicle_space
+                                    for ln in x.out_lanes) for i, x in enumerate(network.intersections)], dtype=bool)
         self._link_share = np.zeros(len(c.link_out))
         self._slot_speed = np.asarray(network.lane_speed, dtype=np.float64)[c.slot_lane]
         self._room_s = np.ones(ns)
@@ -296,6 +312,7 @@ class Mpc(Controller):
         age = self._ages(now, status, cur)
         self._age = age
         w, force = self._waits(q, cur, status.in_transition, elapsed)
+        blocked = self._blocked(q, cur, age) if cfg.box and self._boxed.any() else None
         self._stalls(now, q, cur, age, elapsed, force)
         K.turning_room(c.link_ptr, c.link_out, self.est.rate, self._feeders, self.est.queue + self.est.moving,
                        self._cap, self._link_share, self._room_s)
@@ -303,6 +320,8 @@ class Mpc(Controller):
             self._cur_phase = cur
             self._learn_sat(q, elapsed)
         satdt = self.sat * self._room_s * cfg.dt
+        if blocked is not None:
+            satdt = np.where(blocked, 0.0, satdt)
         coordinate = cfg.coordinate and len(c.route_to) > 0
         located = readings.approach is not None
         app, app_ptr = (readings.approach, readings.approach_ptr) if located else (_NO_ROWS, _NO_PTR)
@@ -372,6 +391,19 @@ class Mpc(Controller):
                 longest = s0 + int(np.argmax(late[s0:s1]))  # the most overdue
                 force[i] = self._main_phase[longest]
         return w, force
+
+    def _blocked(self, q: np.ndarray, cur: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """Slots of a signal with an exit that stores no vehicle (``MpcConfig.box``) that hold a
+        standing queue on a protected green shown since before the last two intervals and let no
+        vehicle across the stop line in them."""
+        c, cfg = self.net, self.config
+        owner = c.slot_owner
+        dep = self.est.departures_last[c.slot_lane]
+        out = (self._boxed[owner] & self._served & self._served_before & (q >= 2.0) & (self._q_seen >= 2.0)
+               & (dep + self._dep_seen == 0) & self._protected[np.arange(len(owner)), cur[owner]]
+               & (age[owner] >= 2.0 * cfg.interval + cfg.startup + 2.0))
+        self._q_seen, self._dep_seen = q, dep
+        return out
 
     def _stalls(self, now: float, q: np.ndarray, cur: np.ndarray, age: np.ndarray, elapsed: float,
                 force: np.ndarray) -> None:
