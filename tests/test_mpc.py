@@ -337,8 +337,9 @@ def test_a_queue_that_cannot_cross_into_a_link_that_stores_no_vehicle_gives_way(
     straight into B, which holds it red, so the vehicle bound there stands in A's junction. With
     ``box`` A is planned to move nobody on that green within a few seconds and serves its side
     street (1 vehicle); with a 50 m link (a queue there would be an ordinary spillback the room
-    model sees), or without ``box``, it holds the west green until the stall rule (20 s)."""
-    c = _mpc(net=_two_signals(link_m), box=box)
+    model sees), or without ``box``, it holds the west green until the stall rule (20 s). (Decided
+    apart: ``join`` off.)"""
+    c = _mpc(net=_two_signals(link_m), box=box, join=False)
     halt = np.array([5.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
     wishes = []
     for t in np.arange(0.0, 12.0, 2.0):
@@ -347,3 +348,24 @@ def test_a_queue_that_cannot_cross_into_a_link_that_stores_no_vehicle_gives_way(
     assert wishes[0] == 0
     assert (1 in wishes) == leaves
     assert c.interventions == []
+
+
+def test_signals_joined_by_a_link_that_stores_no_vehicle_are_planned_as_one():
+    """A and B joined by a 0.2 m link: one planned signal over every combination of their phases,
+    the west movement into the link green in the model only where B lets it out; a wish for
+    the combination (A west, B link) reaches both signals, and the pair's status maps back."""
+    c = _mpc(net=_two_signals(0.2))
+    assert [x.id for x in c.network.intersections] == ["A+B"]
+    table = c.joined.phases[0]
+    assert sorted(map(tuple, table.tolist())) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    states = {tuple(r): p.state for r, p in zip(table.tolist(), c.network.intersections[0].phases)}
+    assert states[(0, 0)] == "GrGr" and states[(0, 1)] == "rrrG"  # into the link only with its exit green
+    # the west queue waits, nobody else: serving west and the link out of it together is the plan
+    halt = np.array([5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    st = SignalStatus(np.array([1, 1]), np.array([20.0, 20.0]), np.zeros(2, dtype=bool))
+    wish = c.decide(Readings(0.0, halt, halt, np.zeros(7), np.zeros(7)), st)
+    assert wish.tolist() == [0, 0]
+    assert c.joined.status(st).phase.tolist() == [int(np.flatnonzero((table == [1, 1]).all(axis=1))[0])]
+    # apart, or with a link that stores vehicles, each signal is planned on its own
+    assert len(_mpc(net=_two_signals(0.2), join=False).network.intersections) == 2
+    assert len(_mpc(net=_two_signals(50.0)).network.intersections) == 2

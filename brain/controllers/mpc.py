@@ -23,6 +23,7 @@ from brain import _kernels as K
 from brain.controllers.base import Controller, register
 from brain.estimate import LaneEstimator
 from brain.graph import CompiledNetwork, compile_network
+from brain.joint import join_signals
 from brain.model import Network, Readings, SignalStatus
 from brain.timing import Timing
 
@@ -107,6 +108,11 @@ class MpcConfig:
             nothing while it stays so: a vehicle bound for the other signal waits for its green
             inside this junction, in the way, and holding the green moves nobody (False: such a
             lane is planned at its saturation flow until the stall rule acts).
+        join: plan as one the signals joined by a link that stores no vehicle (shorter than
+            ``vehicle_space``) whose programs run in step (:mod:`brain.joint`): their phases are
+            every combination of the members' phases, a movement into the link counting as green
+            only where the movement out of it is green too, so the plan sends a vehicle into the
+            link when the other signal lets it out (False: decided apart, see ``box``).
         fallback_s: after a stall the signal follows its own program (its phases in order, each
             for the program's green time) for this long before the optimiser takes it back; every
             such intervention is listed in the run's record (0: only the step to the next phase).
@@ -133,6 +139,7 @@ class MpcConfig:
     stall_s: float = 20.0
     fallback_s: float = 120.0
     box: bool = True
+    join: bool = True
 
     def __post_init__(self) -> None:
         for f in ("interval", "dt", "horizon", "sat_flow", "rate_halflife"):
@@ -195,8 +202,11 @@ class Mpc(Controller):
 
     # -- set-up -----------------------------------------------------------------------------
     def reset(self, network: Network, timing: Timing) -> None:
-        super().reset(network, timing)
         cfg = self.config
+        # the planner's own network: signals joined by a link that stores no vehicle planned as one
+        self.joined = join_signals(network, cfg.vehicle_space if cfg.join else 0.0)
+        super().reset(self.joined.network, timing)
+        network = self.network
         ite = timing.clearance == "ite"
         self.net: CompiledNetwork = compile_network(network, None if ite else timing.yellow,
                                                     None if ite else timing.all_red)
@@ -244,7 +254,8 @@ class Mpc(Controller):
         base = cfg.max_wait if cfg.max_wait is not None else timing.max_green
         longest_wait = np.full(n, base)
         if cfg.wait_cycle:
-            cycle = np.array([g.sum() for g in self._program_green]) + np.diff(c.phase_ptr) * c.lost_s
+            cycle = np.array([g[list(o)].sum() + len(o) * lost
+                              for g, o, lost in zip(self._program_green, self.joined.order, c.lost_s)])
             longest_wait = np.maximum(longest_wait, cycle)
         self.max_wait = longest_wait[c.slot_owner] if n else np.zeros(0)
         self._permissive_wait = np.minimum(cfg.permissive_wait, self.max_wait)
@@ -300,6 +311,7 @@ class Mpc(Controller):
     # -- one decision ------------------------------------------------------------------------
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
         c, cfg, H = self.net, self.config, self.H
+        status = self.joined.status(status)
         now = readings.time
         elapsed = 0.0 if self._last_time is None else now - self._last_time
         self._last_time = now
@@ -346,7 +358,7 @@ class Mpc(Controller):
                 K.plan_outflow(*args, self.arr, satdt, cur, self._prev, age, c.lost_s, cfg.startup, cfg.dt, H, self.plan_ph,
                                self.plan_n, self.plan_len, self.outflow)
                 self._plan_time = now
-        return self.choice.copy()
+        return self.joined.expand(self.choice)
 
     def _ages(self, now: float, status: SignalStatus, cur: np.ndarray) -> np.ndarray:
         """Green age, or minus the lost time left while a transition runs."""
@@ -416,10 +428,10 @@ class Mpc(Controller):
         stuck = (moved == 0) & (queued >= 2.0) & (age >= 0)
         self._stall = np.where(stuck, self._stall + elapsed, 0.0)
         due = self._stall >= cfg.stall_s
-        n_ph = np.diff(c.phase_ptr)
+        nxt = self.joined.next_phase
         if due.any():
-            force[due] = (cur[due] + 1) % n_ph[due]
             for i in np.flatnonzero(due):
+                force[i] = nxt(i, int(cur[i]))
                 if cfg.fallback_s > 0 and self._fallback_until[i] < now:
                     self.interventions.append({
                         "tls": self.network.intersections[i].id, "time_s": float(now), "kind": "program-fallback",
@@ -429,7 +441,7 @@ class Mpc(Controller):
             self._stall[due & (age >= self.timing.min_green)] = 0.0
         follow = (self._fallback_until > now) & ~due & (age >= 0)
         for i in np.flatnonzero(follow):
-            force[i] = cur[i] if age[i] < self._program_green[i][cur[i]] else (cur[i] + 1) % n_ph[i]
+            force[i] = cur[i] if age[i] < self._program_green[i][cur[i]] else nxt(i, int(cur[i]))
 
     def _route_shares(self) -> np.ndarray:
         """Share of each slot's discharge taking each route: the link's turning share, split among
