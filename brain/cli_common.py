@@ -76,7 +76,7 @@ def timing_args(p: argparse.ArgumentParser, step: bool = True, step_length: bool
     if step:
         g.add_argument("--step", type=float, default=10.0,
                        help="seconds between decisions of controllers without a cadence of their own "
-                            "(default 10, as RESCO; mpc decides every 2 s)")
+                            "(default 10, as RESCO; mpc decides every 3 s)")
     g.add_argument("--yellow", type=float, default=None,
                    help="yellow time of every switch (default: each transition's own in the program, raised to "
                         "the profile's minimum of 3 s)")

@@ -132,7 +132,7 @@ def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end:
 
     ``scenario``: a :class:`sim.scenario.Scenario` (or what names one). The run means what the
     same in-process run means: ``timing``'s rules go to the brain and the sim alike, decisions
-    come at the controller's own cadence (``mpc`` every 2 s) or every ``timing.step`` seconds, and
+    come at the controller's own cadence (``mpc`` every 3 s) or every ``timing.step`` seconds, and
     SUMO steps at the scenario's own step length (vision sensing: one step per camera frame,
     ``1 / fps``) unless ``step_length`` says otherwise; the record says which. The sim's progress
     lines are passed on to stderr. ``stop()`` true (a signal to this process): the sim is asked to
@@ -280,7 +280,7 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--cameras", help="camera config JSON (vision sensing)")
     p.add_argument("--fps", type=float, default=4.0, help="camera frames (and simulation steps) per second")
     p.add_argument("--interval", type=float, default=2.0,
-                   help="seconds between decisions (default 2, mpc's cadence; give the brain controller's: "
+                   help="seconds between decisions (default 2; give the brain controller's, mpc's is 3 s: "
                         "`run --sensing` passes it)")
     p.add_argument("--progress", action="store_true", help="print the simulated time every simulated minute")
     p.add_argument("--free-running", action="store_true", help="do not wait for each step's decision")

@@ -80,7 +80,7 @@ class ServeConfig:
     profile: str = "mutcd"
     protocol: str = "citybrain"
     step: float = 10.0
-    """Decision interval of controllers without a cadence of their own (mpc decides every 2 s)."""
+    """Decision interval of controllers without a cadence of their own (mpc decides every 3 s)."""
     net: str = ""
     routes: tuple[str, ...] = ()
     additional: tuple[str, ...] = ()

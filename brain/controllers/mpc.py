@@ -54,7 +54,11 @@ class MpcConfig:
     """Settings of the optimiser.
 
     Attributes:
-        interval: seconds between decisions.
+        interval: seconds between decisions. Each decision's first action (hold, or switch) lasts
+            at least this long in the plan (rounded up to whole planning steps: 3 s plans it for
+            two steps, 4 s): re-planned every 2 s, a signal kept saying "one more step" and then
+            switching late (``sumorl-4x4``), every 3 s it commits a little longer; keep it at or
+            below the minimum green.
         dt: planning step (s).
         horizon: planning horizon (s); at least twice the longest switch of any signal (its
             lost time and start-up plus the minimum green), so that a switch's cost and the green it buys both
@@ -118,7 +122,7 @@ class MpcConfig:
             such intervention is listed in the run's record (0: only the step to the next phase).
     """
 
-    interval: float = 2.0
+    interval: float = 3.0
     dt: float = 2.0
     horizon: float = 60.0
     depth: int = 3
