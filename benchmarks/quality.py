@@ -271,7 +271,9 @@ def provenance_lines(rows: Sequence[dict]) -> list[str]:
 
 
 def rules_text(t: dict) -> str:
-    """The timing rules of a record's provenance, as a traffic engineer reads them."""
+    """The timing rules of a record's provenance, as a traffic engineer reads them (mpc's cadence:
+    its default; options given are listed apart)."""
+    from brain.controllers.mpc import MpcConfig
     from brain.timing import PROFILES
 
     prof = PROFILES.get(t.get("profile", "mutcd"))
@@ -286,7 +288,7 @@ def rules_text(t: dict) -> str:
            if t.get("protocol") == "resco" else "the same for every controller, SUMO's fixed and actuated included")
     return (f"{clear}; min green {t['min_green']:g} s, max green {t['max_green']:g} s; walk {t['walk']:g} s, "
             f"clearance at {t['ped_speed']:g} m/s; profile {t.get('profile', 'mutcd')}; {who}; decisions every "
-            f"{t['step']:g} s (mpc: its own 2 s)")
+            f"{t['step']:g} s (mpc: its own {MpcConfig().interval:g} s)")
 
 
 def findings_by_rule(records: Sequence[dict]) -> dict[str, list[str]]:

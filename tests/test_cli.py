@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from brain.controllers.mpc import MpcConfig
+
 pytestmark = pytest.mark.sumo
 
 REQUIRED = {"scenario", "controller", "avg_delay_s", "avg_trip_time_s", "avg_wait_s", "throughput",
@@ -96,7 +98,9 @@ def test_mpc_options_from_the_command_line(tmp_path):
             "--json", str(out))
     assert r.returncode == 0, r.stderr
     rec = json.loads(out.read_text())
-    assert rec["controller"] == "mpc" and rec["safety_violations"] == 0 and rec["decisions"] == 150
+    # one decision per mpc interval (its own cadence, 3 s) over 300 s
+    assert rec["controller"] == "mpc" and rec["safety_violations"] == 0
+    assert rec["decisions"] == 300 / MpcConfig().interval == 100
     bad = cli("bench", "--controller", "greedy", "--mpc", "depth=1", "--end", "60")
     assert bad.returncode == 2 and "not among the controllers" in bad.stderr
     typo = cli("run", "--controller", "mpc", "--mpc", "dept=1", "--end", "60")

@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from brain.cli_service import _free_ports
+from brain.controllers.mpc import MpcConfig
 from brain.protocol import encode
 from brain.transport import make_socket
 
@@ -330,7 +331,7 @@ def test_a_service_run_agrees_with_the_same_run_in_process(tmp_path, controller,
     here = json.loads(js.read_text())
     there = run_services(sc, controller, "truth", end=300.0, out_dir=tmp_path / "svc", timing=timing)
     assert there["exit_codes"] == {"brain": 0, "sim": 0}
-    assert there["decisions"] == here["decisions"] == 300 / (2.0 if controller == "mpc" else step)
+    assert there["decisions"] == here["decisions"] == 300 / (MpcConfig().interval if controller == "mpc" else step)
     assert there["avg_delay_s"] == pytest.approx(here["avg_delay_s"], rel=1e-9)
     assert there["switches"] == here["switches"]
     assert there["provenance"]["step_length_s"] == here["provenance"]["step_length_s"] == 1.0
