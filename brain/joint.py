@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -68,9 +69,9 @@ class Joined:
     order: tuple[tuple[int, ...], ...]
     ids: tuple[str, ...]
 
-    @property
+    @cached_property
     def joined(self) -> bool:
-        """True when at least one group was joined."""
+        """True when at least one group was joined (read at every decision: computed once)."""
         return any(len(m) > 1 for m in self.members)
 
     def groups(self) -> list[tuple[str, ...]]:
