@@ -109,6 +109,7 @@ class KernelRecord:
     sweeps: int
     depth: int
     beam: int
+    leaf_beam: int
     mean_nodes: float
     options: dict
     readings: str
@@ -174,7 +175,8 @@ def bench_kernel(sizes: tuple[int, ...] = SIZES, *, steps: int = 50, threads: in
             p99_ms=float(np.percentile(ms, 99)), mean_ms=float(ms.mean()),
             per_intersection_us=float(np.median(ms)) * 1e3 / n, compile_s=float(compile_s or 0.0),
             steps=steps, threads=numba.get_num_threads(), sweeps=ctrl.config.sweeps,
-            depth=ctrl.config.depth, beam=ctrl.config.beam, options=dict(config or {}),
+            depth=ctrl.config.depth, beam=ctrl.config.beam,
+            leaf_beam=ctrl.config.leaf_beam, options=dict(config or {}),
             mean_nodes=float(np.mean(nodes)), readings=readings,
         )
         out.append(asdict(rec))
@@ -221,13 +223,14 @@ def markdown_table(records: list[dict], title: str) -> str:
     opts = sorted({", ".join(f"{k}={v}" for k, v in sorted(r.get("options", {}).items())) for r in records} - {""})
     lines = [f"# {title}", ""] + ([f"Optimiser options: {'; '.join(opts)}", ""] if opts else []) + [
              "| intersections | lanes | median (ms) | p99 (ms) | mean (ms) | per intersection (µs) | "
-             "search nodes / intersection | compile (s) | threads | sweeps | depth | beam | readings |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "search nodes / intersection | compile (s) | threads | sweeps | depth | beam | leaf beam | "
+             "readings |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         lines.append(
             f"| {r['intersections']:,} | {r['slots']:,} | {r['median_ms']:.3f} | {r['p99_ms']:.3f} | "
             f"{r['mean_ms']:.3f} | {r['per_intersection_us']:.2f} | {r['mean_nodes']:.1f} | "
             f"{r['compile_s']:.1f} | {r['threads']} | {r['sweeps']} | {r['depth']} | {r.get('beam', 0)} | "
-            f"{r['readings']} |"
+            f"{r.get('leaf_beam', 0)} | {r['readings']} |"
         )
     return "\n".join(lines) + "\n"

@@ -270,7 +270,7 @@ def workspace(max_nl, max_p, depth, H):
 
 @njit(cache=True, fastmath=True, **_NO_RC)
 def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, start_s, dt, min_g, max_g, dec_s, depth,
-             beam, hyst, out_ph, out_t0, out_n, fws, iws):
+             beam, leaf_beam, hyst, out_ph, out_t0, out_n, fws, iws):
     """Best plan for one intersection (see the module docstring).
 
     Args:
@@ -286,6 +286,7 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, start_s, d
         depth: branched segments after the first action.
         beam: after the first action, only this many of the next phases (those with the largest
             weighted queues) are branched on (0: all).
+        leaf_beam: at the last searched depth, only this many (0: as ``beam`` says).
         hyst: a switch is chosen only if its plan costs less than the best plan that holds by more
             than this share of it (0: the cheapest plan, whatever its first action).
         out_ph, out_t0, out_n: the chosen plan's segments (phase, first step, steps), ``(MAX_SEG,)``.
@@ -494,7 +495,10 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, start_s, d
                 order[b + kk] = order[b + kk - 1]
                 order[b + kk - 1] = ti
                 kk -= 1
-        n_child[dd] = m if beam <= 0 else min(m, beam)
+        nc = m if beam <= 0 else min(m, beam)
+        if dd == D - 1 and leaf_beam > 0:
+            nc = min(nc, leaf_beam)
+        n_child[dd] = nc
         nxt[dd] = 0
         d = dd
     if best_first != cur and best_hold < NO_PLAN and not _above(best_hold, best * (1.0 + hyst)):
@@ -508,8 +512,8 @@ def plan_one(q0, arr, satdt, w, sv, P, cur, prev, age, force, lost_s, start_s, d
 
 @njit(parallel=True, cache=True)
 def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev, age, force, lost_s, start_s,
-             dt, min_g, max_g, dec_s, depth, beam, hyst, H, threads, plan_locked, choice, cost, plan_ph, plan_t0, plan_n,
-             plan_len, nodes):
+             dt, min_g, max_g, dec_s, depth, beam, leaf_beam, hyst, H, threads, plan_locked, choice, cost, plan_ph,
+             plan_t0, plan_n, plan_len, nodes):
     """:func:`plan_one` for every intersection, in ``threads`` chunks. Outputs written in place.
 
     A signal that cannot switch now (in a transition, or before its minimum green) can only hold:
@@ -540,8 +544,8 @@ def plan_all(slot_ptr, phase_ptr, serve_ptr, serve, q, arr, satdt, w, cur, prev,
             P = phase_ptr[i + 1] - phase_ptr[i]
             f, cc, ns, nd = plan_one(q[s0:s1], arr[s0 * H:s1 * H], satdt[s0:s1], w[s0:s1],
                                      serve[serve_ptr[i]:serve_ptr[i] + P * (s1 - s0)], P, cur[i], prev[i], age[i],
-                                     force[i], lost_s[i], start_s, dt, min_g, max_g, dec_s, depth, beam, hyst,
-                                     plan_ph[i], plan_t0[i], plan_n[i], fws, iws)
+                                     force[i], lost_s[i], start_s, dt, min_g, max_g, dec_s, depth, beam,
+                                     leaf_beam, hyst, plan_ph[i], plan_t0[i], plan_n[i], fws, iws)
             choice[i] = f
             cost[i] = cc
             plan_len[i] = ns

@@ -69,9 +69,10 @@ def complete(x, arr, satdt, w, serve, p, t, H, lost_f, nmin, nmax, start_f=0.0):
 
 
 def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max_g, dec_s, depth, beam=0,
-         start_s=0.0):
+         start_s=0.0, leaf_beam=0):
     """Every first action and every phase order to ``depth`` (after the first action only the ``beam``
-    phases with the largest weighted queues, 0: all): {first action: least cost (veh s)}."""
+    phases with the largest weighted queues, 0: all; at the last depth only ``leaf_beam`` of them,
+    0: as ``beam``): {first action: least cost (veh s)}."""
     P, H = len(serve), len(arr)
     lost_f = lost_s / dt
     start_f = start_s / dt
@@ -98,7 +99,11 @@ def plan(q0, arr, satdt, w, serve, cur, prev, age, force, lost_s, dt, min_g, max
             best[first] = min(best.get(first, math.inf), total)
             return
         kids = by_score([q for q in range(P) if q != p], x, w, serve)
-        for q in kids[:beam] if beam > 0 else kids:
+        if beam > 0:
+            kids = kids[:beam]
+        if d == depth and leaf_beam > 0:
+            kids = kids[:leaf_beam]
+        for q in kids:
             y = list(x)
             c, t2, _ = segment(y, arr, satdt, w, serve[q], serve[p], t, lost_f, nmin, nmax, H, start_f)
             walk(y, t2, q, cost + c, d + 1, first)

@@ -36,7 +36,8 @@ def _case(rng: np.random.Generator):
     force = int(rng.integers(P)) if rng.random() < 0.15 else -1
     return dict(q0=q0, arr=arr, satdt=satdt, w=w, serve=serve, cur=cur, prev=prev, age=age, force=force,
                 lost_s=3.0, dt=2.0, min_g=5.0, max_g=120.0, dec_s=2.0, depth=int(rng.integers(0, 4)),
-                beam=int(rng.integers(0, 3)), start_s=float(rng.choice([0.0, 2.0, 3.5])))
+                beam=int(rng.integers(0, 3)), leaf_beam=int(rng.integers(0, 3)),
+                start_s=float(rng.choice([0.0, 2.0, 3.5])))
 
 
 def _kernel(c):
@@ -46,8 +47,8 @@ def _kernel(c):
     first, cost, nseg, nodes = K.plan_one(
         c["q0"], c["arr"].reshape(-1), c["satdt"], c["w"], c["serve"].reshape(-1), c["serve"].shape[0], c["cur"],
         c["prev"], c["age"], c["force"], c["lost_s"], c.get("start_s", 0.0), c["dt"], c["min_g"], c["max_g"],
-        c["dec_s"], c["depth"], c.get("beam", 0), c.get("hyst", 0.0), out[0], out[1], out[2], fws,
-        iws)
+        c["dec_s"], c["depth"], c.get("beam", 0), c.get("leaf_beam", 0), c.get("hyst", 0.0), out[0], out[1],
+        out[2], fws, iws)
     return first, cost, nseg, nodes, out
 
 
@@ -56,7 +57,7 @@ def test_branch_and_bound_finds_the_exhaustive_optimum(seed):
     c = _case(np.random.default_rng(seed))
     ref = naive.plan(list(c["q0"]), c["arr"].tolist(), list(c["satdt"]), list(c["w"]), c["serve"].tolist(),
                      c["cur"], c["prev"], c["age"], c["force"], c["lost_s"], c["dt"], c["min_g"], c["max_g"],
-                     c["dec_s"], c["depth"], c["beam"], c["start_s"])
+                     c["dec_s"], c["depth"], c["beam"], c["start_s"], c["leaf_beam"])
     first, cost, nseg, nodes, _ = _kernel(c)
     best = min(ref.values())
     assert cost == pytest.approx(best, rel=1e-7, abs=1e-9)
@@ -71,12 +72,34 @@ def test_pruning_expands_fewer_nodes_than_the_full_tree():
     expanded, full = 0, 0
     for _ in range(30):
         c = _case(rng)
-        c.update(depth=3, age=30.0, force=-1, beam=0)
+        c.update(depth=3, age=30.0, force=-1, beam=0, leaf_beam=0)
         _, _, _, nodes, _ = _kernel(c)
         P = c["serve"].shape[0]
         expanded += nodes
         full += P * sum((P - 1) ** k for k in range(4))
     assert expanded < 0.8 * full
+
+
+def test_leaf_beam_branches_on_fewer_phases_at_the_last_depth_only():
+    rng = np.random.default_rng(5)
+    checked, leaves, fulls = 0, 0, 0
+    for _ in range(60):
+        c = _case(rng)
+        nl = len(c["q0"])
+        arr = rng.uniform(0.0, 1.2, (60, nl)) * (rng.random((60, nl)) < 0.6)  # a horizon the tree fits in
+        c.update(depth=3, age=30.0, force=-1, beam=0, hyst=0.0, arr=arr)
+        P = c["serve"].shape[0]
+        if P < 4:
+            continue
+        full = _kernel({**c, "leaf_beam": 0})[3]
+        leaf = _kernel({**c, "leaf_beam": 2})[3]
+        assert leaf <= P + P * (P - 1) + P * (P - 1) ** 2 + 2 * P * (P - 1) ** 2
+        checked, leaves, fulls = checked + 1, leaves + leaf, fulls + full
+        ref = naive.plan(list(c["q0"]), c["arr"].tolist(), list(c["satdt"]), list(c["w"]), c["serve"].tolist(),
+                         c["cur"], c["prev"], c["age"], -1, c["lost_s"], c["dt"], c["min_g"], c["max_g"],
+                         c["dec_s"], 3, 0, c["start_s"], 2)
+        assert _kernel({**c, "leaf_beam": 2})[1] == pytest.approx(min(ref.values()), rel=1e-7, abs=1e-9)
+    assert checked >= 5 and leaves < 0.9 * fulls
 
 
 def test_plan_respects_minimum_green_and_lost_time():
@@ -204,7 +227,7 @@ def test_hysteresis_holds_unless_a_switch_saves_more_than_its_share():
         c["force"] = -1
         ref = naive.plan(list(c["q0"]), c["arr"].tolist(), list(c["satdt"]), list(c["w"]), c["serve"].tolist(),
                          c["cur"], c["prev"], c["age"], -1, c["lost_s"], c["dt"], c["min_g"], c["max_g"],
-                         c["dec_s"], c["depth"], c["beam"], c["start_s"])
+                         c["dec_s"], c["depth"], c["beam"], c["start_s"], c["leaf_beam"])
         best = min(ref.values())
         if c["cur"] not in ref or best <= 0 or ref[c["cur"]] < best * 1.02:
             continue

@@ -54,10 +54,11 @@ def test_bench_kernel_writes_one_record_per_size(tmp_path):
     nodes = {}
     for beam in (0, 2):  # random readings: the same states whatever was decided
         r = cli("bench-kernel", "--sizes", "100", "--steps", "3", "--readings", "random", "--json", str(out),
-                "--warm-cache", "--mpc", "depth=2", "--mpc", f"beam={beam}")
+                "--warm-cache", "--mpc", "depth=2", "--mpc", f"beam={beam}", "--mpc", "leaf_beam=0")
         assert r.returncode == 0, r.stderr
         rec = json.loads(out.read_text())[0]
-        assert (rec["depth"], rec["beam"], rec["options"]) == (2, beam, {"depth": "2", "beam": str(beam)})
+        assert (rec["depth"], rec["beam"], rec["leaf_beam"]) == (2, beam, 0)
+        assert rec["options"] == {"depth": "2", "beam": str(beam), "leaf_beam": "0"}
         nodes[beam] = rec["mean_nodes"]
     assert nodes[2] < 0.7 * nodes[0]  # full tree 4 + 12 + 36 nodes, beam 2: 4 + 8 + 16
     assert cli("bench-kernel", "--sizes", "1", "--mpc", "dpth=1").returncode == 2

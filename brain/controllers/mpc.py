@@ -67,6 +67,10 @@ class MpcConfig:
             horizon is completed greedily).
         beam: after the first action, how many of the next phases (those with the largest
             weighted queues) are branched on at each depth (0: all of them).
+        leaf_beam: at the last searched depth, how many of the next phases are branched on (0: as
+            ``beam`` says). The leaves are only completed greedily, and the third-largest queue
+            rarely decides a plan there: two of three take 0.82 of the search time at four
+            phases and changed 50 of 92,000 first actions on captured decisions.
         sweeps: planning sweeps per decision. The first uses the neighbours' plans of the
             previous decision as upstream arrivals; each further sweep re-plans with the plans
             just made.
@@ -127,6 +131,7 @@ class MpcConfig:
     horizon: float = 60.0
     depth: int = 3
     beam: int = 0
+    leaf_beam: int = 2
     sweeps: int = 1
     coordinate: bool = False
     sat_flow: float = 0.8
@@ -159,8 +164,8 @@ class MpcConfig:
             raise ValueError("MpcConfig.stall_s must be > 0 and fallback_s >= 0")
         if self.sat_scope not in ("signal", "lane"):
             raise ValueError(f"MpcConfig.sat_scope must be 'signal' or 'lane', got {self.sat_scope!r}")
-        if self.depth < 0 or self.sweeps < 1 or self.beam < 0:
-            raise ValueError("MpcConfig.depth and beam must be >= 0 and sweeps >= 1")
+        if self.depth < 0 or self.sweeps < 1 or self.beam < 0 or self.leaf_beam < 0:
+            raise ValueError("MpcConfig.depth, beam and leaf_beam must be >= 0 and sweeps >= 1")
         if self.horizon < self.dt:
             raise ValueError("MpcConfig.horizon must cover at least one planning step")
 
@@ -355,7 +360,7 @@ class Mpc(Controller):
                                located, self.inflow, self.up_from, use, cfg.dt, H, self.arr)
             K.plan_all(*args, self.arr, satdt, w, cur, self._prev, age, force, c.lost_s, cfg.startup, cfg.dt,
                        self.timing.min_green, self.timing.max_green, cfg.interval, cfg.depth, cfg.beam,
-                       cfg.hysteresis, H,
+                       cfg.leaf_beam, cfg.hysteresis, H,
                        get_num_threads(), coordinate, self.choice, self.cost, self.plan_ph, self.plan_t0, self.plan_n, self.plan_len,
                        self.nodes)
             if coordinate:
