@@ -27,16 +27,14 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from brain.protocol import decode, encode
-from brain.transport import make_socket
+from wire.protocol import decode, encode
+from wire.transport import free_ports, make_socket
 
 __all__ = ["bench_loop", "markdown_report"]
 
 
 def _ports(n: int) -> list[int]:
-    from brain.cli_service import _free_ports
-
-    return _free_ports(n)
+    return free_ports(n)
 
 
 def _metrics(port: int) -> dict[str, float]:
@@ -69,7 +67,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def _serve(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "brain.cli", "serve", *args], stdout=open(log, "w"),
+    return subprocess.Popen([sys.executable, "-m", "citybrain.cli", "serve", *args], stdout=open(log, "w"),
                             stderr=subprocess.STDOUT)
 
 
@@ -86,7 +84,8 @@ def _camera_config(scenario: str, per_lane: bool, at_least: int = 0) -> dict:
     """The scenario's approach cameras, or (``per_lane``) one camera per controlled lane, repeated
     (under new ids) until there are ``at_least``."""
     from sim.backend import SumoBackend
-    from sim.camera import Camera, place_cameras
+    from sim.camera import place_cameras
+    from wire.cameras import Camera
     from sim.scenario import load_scenario
 
     with SumoBackend(load_scenario(scenario)) as b:
@@ -97,6 +96,22 @@ def _camera_config(scenario: str, per_lane: bool, at_least: int = 0) -> dict:
         cams = [Camera(f"{c.id}/{ln.lane}/{k // len(one)}", c.tls, c.position, c.yaw, c.pitch, c.focal, c.size, (ln,),
                        c.approach) for k, (c, ln) in enumerate(one * max(1, -(-at_least // len(one))))]
     return {"interval": 2.0, "cameras": [c.to_dict() for c in cams]}
+
+
+def _export(scenario: str, work: Path) -> tuple[Path, str, int]:
+    """The scenario's network description for the brain: the file, its digest, its signals."""
+    from brain.netfile import write_network
+    from brain.timing import Timing
+    from sim.review import controlled_network
+    from sim.scenario import load_scenario
+
+    path = work / f"network-{scenario}.json"
+    net = controlled_network(load_scenario(scenario), Timing())
+    return path, write_network(path, net, Timing(), scenario), len(net.intersections)
+
+
+def _hello(digest: str, signals: int) -> bytes:
+    return encode("hello", "bench", 0, 0.0, {"role": "sim", "network": digest, "scenario": "bench", "signals": signals})
 
 
 def _counts(cam: dict, seq: int, t: float, present: float = 2.0) -> bytes:
@@ -113,7 +128,8 @@ def latency_run(steps: int = 300, work: Path | None = None) -> dict:
     cfg = _camera_config("single", per_lane=False)
     (work / "cams.json").write_text(json.dumps(cfg))
     intake, dec, metrics = _ports(3)
-    brain = _serve(["--scenario", "single", "--controller", "mpc", "--cameras", str(work / "cams.json"),
+    net_file, digest, signals = _export("single", work)
+    brain = _serve(["--network", str(net_file), "--controller", "mpc", "--cameras", str(work / "cams.json"),
                     "--intake", f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}",
                     "--metrics-port", str(metrics)], work / "brain-latency.log")
     ctx = zmq.Context.instance()
@@ -122,6 +138,7 @@ def latency_run(steps: int = 300, work: Path | None = None) -> dict:
     lat = []
     try:
         _wait_http(metrics)
+        push.send(_hello(digest, signals))
         for k in range(steps + 20):
             t = 2.0 * (k + 1)
             t0 = time.perf_counter()
@@ -195,16 +212,17 @@ def load_run(cameras: int = 1000, rate: float = 10.0, seconds: float = 60.0, wor
     use = cfg["cameras"]
     (work / "cams-load.json").write_text(json.dumps(cfg))
     intake, dec, metrics = _ports(3)
-    brain = _serve(["--scenario", "grid10x10", "--controller", "max-pressure", "--cameras",
+    net_file, digest, n_sig = _export("grid10x10", work)
+    brain = _serve(["--network", str(net_file), "--controller", "max-pressure", "--cameras",
                     str(work / "cams-load.json"), "--free-running", "--intake", f"tcp://127.0.0.1:{intake}",
                     "--decisions", f"tcp://127.0.0.1:{dec}", "--metrics-port", str(metrics)], work / "brain-load.log")
-    n_sig = 100
     lat = []
     try:
         _wait_http(metrics)
         ctx = zmq.Context.instance()
         push = make_socket(ctx, zmq.PUSH, f"tcp://127.0.0.1:{intake}", bind=False)
         pull = make_socket(ctx, zmq.PULL, f"tcp://127.0.0.1:{dec}", bind=True)
+        push.send(_hello(digest, n_sig))
         a, b = mp.get_context("spawn").Pipe(duplex=False)
         gen = mp.get_context("spawn").Process(target=_generate,
                                               args=(f"tcp://127.0.0.1:{intake}", use, rate, seconds, b))

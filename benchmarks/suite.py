@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from brain.errors import InputError
+from wire.errors import InputError
 
 __all__ = ["HALVES", "Suite", "SuiteEntry", "SuiteError", "read_suite", "judgement"]
 

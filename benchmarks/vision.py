@@ -182,7 +182,7 @@ def bench_vision(weights: str | Path, *, scenario: str = "single", seed: int = 1
     from sim.camera import place_cameras
     from sim.feed import CameraFeed
     from sim.scenario import load_scenario
-    from vision.dataset import make_dataset
+    from sim.dataset import make_dataset
     from vision.detector import IMGSZ, evaluate, export_onnx
 
     say = progress or (lambda s: None)

@@ -8,7 +8,7 @@ stale). In lockstep it first waits, up to ``wait_s`` of wall time, for every cam
 live at the previous decision to report up to the status's time; a camera that misses the
 deadline is stale for this decision.
 
-Everything received is decoded strictly (:mod:`brain.protocol`); rejected messages are
+Everything received is decoded strictly (:mod:`wire.protocol`); rejected messages are
 counted by reason and logged (at most once a second), never raised. SIGTERM and SIGINT stop the
 loop after the current message; sockets close with ``linger=0``.
 """
@@ -26,9 +26,11 @@ import numpy as np
 import zmq
 
 from brain.model import Readings, SignalStatus
-from brain.protocol import PORTS, ProtocolError, decode, encode
+from brain.netfile import NetworkFile
 from brain.sensing import CameraSensing
-from brain.transport import Curve, make_socket, send, stop_auth
+from wire.errors import ChannelError
+from wire.protocol import PORTS, ProtocolError, decode, encode
+from wire.transport import Curve, close, handshake_failures, make_socket, send, stop_auth
 
 __all__ = ["ServeConfig", "Brain", "Metrics", "remote_controller"]
 
@@ -40,7 +42,8 @@ class ServeConfig:
     """What ``citybrain serve`` runs (TOML keys of the same names; unknown keys raise).
 
     Attributes:
-        scenario: the scenario the sim runs (the brain reads its network from it).
+        network: the network description (``citybrain export-network``): the controlled
+            intersections and the timing rules, which are the sim's (it announces their digest).
         controller: controller name; mpc: its options (``KEY = VALUE`` strings or numbers).
         cameras: a camera config JSON (vision sensing); empty: the sim's detector readings.
         intake: endpoint the brain binds for counts and status; decisions: the sim's endpoint.
@@ -50,14 +53,10 @@ class ServeConfig:
         dead_after_s: a worker not heard from (counts or heartbeat) for this long (wall) is not waited for.
         metrics_port: Prometheus endpoint (0: none). keys: CURVE keys folder (empty: off).
         sender: this brain's name in message headers.
-        yellow, all_red, min_green, max_green, clearance, walk, ped_speed, profile, protocol: the
-            timing rules (:class:`brain.timing.Timing`), which must be the sim's: the controllers
-            plan with them.
         step: decision interval (s) of controllers without a cadence of their own.
-        net, routes, additional: a scenario given as files (instead of ``scenario``).
     """
 
-    scenario: str = "single"
+    network: str = ""
     controller: str = "mpc"
     mpc: dict = field(default_factory=dict)
     cameras: str = ""
@@ -70,20 +69,8 @@ class ServeConfig:
     metrics_port: int = 0
     keys: str = ""
     sender: str = "brain"
-    yellow: float | None = None
-    all_red: float | None = None
-    min_green: float = 5.0
-    max_green: float = 120.0
-    clearance: str = "fixed"
-    walk: float = 7.0
-    ped_speed: float = 1.2
-    profile: str = "mutcd"
-    protocol: str = "citybrain"
     step: float = 10.0
     """Decision interval of controllers without a cadence of their own (mpc decides every 3 s)."""
-    net: str = ""
-    routes: tuple[str, ...] = ()
-    additional: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | Path | None, **overrides) -> ServeConfig:
@@ -96,9 +83,6 @@ class ServeConfig:
             except tomllib.TOMLDecodeError as e:
                 raise ValueError(f"{path}: not valid TOML ({e})") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for k in ("routes", "additional"):
-            if k in values:
-                values[k] = tuple(values[k])
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -141,30 +125,18 @@ def remote_controller(name: str, options: dict | None = None):
     return ctrl
 
 
-def _network(cfg: ServeConfig, timing):
-    """The network the sim's controller drives, under the same rules (its clearances and transitions,
-    without the signals whose own greens conflict)."""
-    from sim.backend import SumoBackend
-    from sim.scenario import load_scenario
-
-    sc = (load_scenario(net=cfg.net, routes=cfg.routes, additional=cfg.additional) if cfg.net
-          else load_scenario(cfg.scenario))
-    from sim.rules import driven, review_programs
-
-    with SumoBackend(sc) as b:
-        net, programs = b.network(timing)
-        return driven(net, review_programs(b, programs, timing))  # what the sim's controller drives
-
-
 class Brain:
-    """The brain process. ``run()`` serves until :meth:`stop` (or SIGTERM)."""
+    """The brain process. ``run()`` serves until :meth:`stop` (or SIGTERM).
 
-    def __init__(self, cfg: ServeConfig, *, network=None, ctx: zmq.Context | None = None) -> None:
-        from brain.timing import timing_of
+    ``network``: the description it drives (:func:`brain.netfile.load_network`); its rules are
+    the brain's timing, with ``cfg.step`` as the decision interval.
+    """
 
+    def __init__(self, cfg: ServeConfig, network: NetworkFile, *, ctx: zmq.Context | None = None) -> None:
         self.cfg = cfg
-        self.timing = timing_of(cfg, cfg.step)
-        self.net = network if network is not None else _network(cfg, self.timing)
+        self.timing = replace(network.timing, step=cfg.step)
+        self.digest = network.digest
+        self.net = network.network
         self.n = len(self.net.intersections)
         self._n_phases = [len(x.phases) for x in self.net.intersections]
         self.sensing: CameraSensing | None = None
@@ -177,7 +149,10 @@ class Brain:
         self.ctx = ctx or zmq.Context.instance()
         curve = Curve(cfg.keys, "brain") if cfg.keys else None
         self.intake = make_socket(self.ctx, zmq.PULL, cfg.intake, bind=True, curve=curve, curve_server=curve is not None)
-        self.out = make_socket(self.ctx, zmq.PUSH, cfg.decisions, bind=False, hwm=100)
+        self.out = make_socket(self.ctx, zmq.PUSH, cfg.decisions, bind=False, hwm=100, curve=curve, server="sim")
+        self.sim: str | None = None  # the sim whose hello announced this network
+        self.refused: str = ""  # why the brain stopped: the sim drives another network, a channel failed
+        self._last_handshake_check = 0.0
         self._stop = False
         self._seq = 0
         self._pending = None
@@ -193,7 +168,7 @@ class Brain:
     def _load_cameras(self, path: Path) -> None:
         import json
 
-        from sim.camera import Camera
+        from wire.cameras import Camera
 
         try:
             cams = [Camera.from_dict(c) for c in json.loads(path.read_text())["cameras"]]
@@ -233,12 +208,31 @@ class Brain:
                             break
                         self.handle(raw)
                 self._maybe_decide()
+                self._check_channels()
         finally:
             self.close()
+        if self.refused:
+            raise ChannelError(self.refused)
+
+    def _check_channels(self) -> None:
+        """Failed handshakes: on the decisions channel (the brain connects) the brain cannot work and
+        stops; on the intake (others connect) each is logged, and the brain serves the others."""
+        now = time.time()
+        if now - self._last_handshake_check < 0.2:
+            return
+        self._last_handshake_check = now
+        for why in handshake_failures(self.intake):
+            log.error("intake: %s", why)
+            self.rejected["handshake"] = self.rejected.get("handshake", 0) + 1
+            self.metrics.rejected.labels("handshake").inc()
+        failed = handshake_failures(self.out)
+        if failed:
+            self.refused = f"decisions channel {failed[0]}"
+            self._stop = True
 
     def close(self) -> None:
         for s in (self.intake, self.out):
-            s.close(0)
+            close(s)
         stop_auth()
         if self.metrics.server is not None:
             self.metrics.server[0].shutdown()
@@ -259,11 +253,17 @@ class Brain:
         except ProtocolError as e:
             self._reject(e.reason, str(e))
             return
-        self.metrics.messages.labels(m.type).inc()
+        if self._take(m):
+            self.metrics.messages.labels(m.type).inc()
+
+    def _take(self, m) -> bool:
+        """Act on one decoded message; False when it is rejected (counted as rejected, not received)."""
+        if m.type == "hello":
+            return self._hello(m)
         if m.type == "counts":
             if self.sensing is None:
                 self._reject("range", f"counts from {m.sender} but this brain uses detector readings")
-                return
+                return False
             b = m.body
             try:
                 ok = self.sensing.update(b["camera"], m.sim_time, b["lanes"], present=b["present"], queue=b["queue"],
@@ -271,10 +271,10 @@ class Brain:
                                          approach=_split(b.get("approach_n"), b.get("approach_m")))
             except KeyError as e:
                 self._reject("range", str(e))
-                return
+                return False
             if not ok:
                 self._reject("range", f"implausible counts from {b['camera']}: {self.sensing.cams[b['camera']].bad}")
-                return
+                return False
             self._newest_count_wall = max(self._newest_count_wall, m.wall_time)
             self._heard[b["camera"]] = time.time()
         elif m.type == "heartbeat":
@@ -282,15 +282,18 @@ class Brain:
             for c in m.body["cameras"]:
                 self._heard[c] = now
         elif m.type == "status":
+            if self.sim is None:
+                self._reject("hello", f"status from {m.sender} before its hello (the network it drives): not decided")
+                return False
             if len(m.body["phase"]) != self.n:
                 self._reject("range", f"status for {len(m.body['phase'])} signals, the network has {self.n}")
-                return
+                return False
             wrong = [i for i, (p, k) in enumerate(zip(m.body["phase"], self._n_phases)) if p >= k]
             if wrong:
                 i = wrong[0]
                 self._reject("range", f"status shows phase {m.body['phase'][i]} at {self.net.intersections[i].id}, "
                                       f"which has {self._n_phases[i]} phases")
-                return
+                return False
             if self._status_time is not None and m.sim_time < self._status_time - 1e-6:
                 self._new_run(m.sim_time)
                 self._pending = None
@@ -301,6 +304,25 @@ class Brain:
             self._pending, self._pending_since = m, time.time()
         elif m.type == "bye":
             log.info("%s %s said bye", m.body["role"], m.sender)
+        return True
+
+    def _hello(self, m) -> bool:
+        """The sim announces the network it drives: the same as this brain's file, or refused."""
+        b = m.body
+        if b["network"] != self.digest:
+            self.refused = (f"the sim {m.sender!r} drives another network than this brain's "
+                            f"(scenario {b['scenario'] or '?'}, {b['signals']} signals, digest {b['network'][:12]}; "
+                            f"this brain's {self.cfg.network or 'network'}: {self.n} signals, digest {self.digest[:12]}): "
+                            f"export the sim's scenario under the sim's rules with `citybrain export-network` "
+                            f"and serve that file")
+            log.error("%s", self.refused)
+            self._stop = True
+            self._reject("network", self.refused)
+            return False
+        if self.sim != m.sender:
+            log.info("sim %s drives this network (digest %s)", m.sender, self.digest[:12])
+        self.sim = m.sender
+        return True
 
     def _new_run(self, t: float) -> None:
         """A status from before the last one: the sim started a new run. The controller and the

@@ -17,7 +17,7 @@ from types import ModuleType
 import numpy as np
 import traci.constants as tc
 
-from brain.errors import SimulatorError
+from wire.errors import SimulatorError
 from brain.model import Intersection, Network, Readings, is_green, pack_approach
 from brain.timing import Timing
 from sim.camera import VEHICLE_VARS

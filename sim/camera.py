@@ -1,8 +1,7 @@
 """Virtual pole cameras on SUMO intersections: geometry, placement and ground truth.
 
-A :class:`Camera` is a pinhole camera at a height above the ground, looking along a heading and
-pitched down; it projects world points (SUMO metres, ``z`` up) to pixels. :func:`place_cameras`
-puts one on every signalised approach (on the mast arm past the stop line, looking upstream
+The camera geometry (:class:`wire.cameras.Camera`) is shared by every process;
+:func:`place_cameras` puts one on every signalised approach (on the mast arm past the stop line, looking upstream
 at the arriving traffic) or one high camera per intersection. Each camera carries the lanes it
 watches: their ground polygons near the stop line (the counting zones) and their stop lines,
 in world coordinates, so the worker can project them into the image once.
@@ -11,12 +10,6 @@ in world coordinates, so the worker can project them into the image once.
 into a :class:`Fleet` of arrays; :func:`ground_truth` tells per camera lane which vehicles are
 in its zone, which of them halt, and which crossed its stop line since the last call.
 Drawing lives in :mod:`sim.render`.
-
-Example:
-    >>> cam = Camera("c", "t", (0.0, 0.0, 10.0), yaw=0.0, pitch=0.4, focal=500.0, size=(640, 384))
-    >>> uv, z = cam.project(np.array([[0.0, 30.0, 0.0]]))
-    >>> bool(z[0] > 0)
-    True
 """
 
 from __future__ import annotations
@@ -28,119 +21,14 @@ from types import ModuleType
 import numpy as np
 import traci.constants as tc
 
-__all__ = ["Camera", "CameraLane", "Fleet", "VehicleFeed", "ground_truth", "place_cameras", "CLASSES",
-           "vary_fleet", "GroundTruth"]
+from wire.cameras import Camera, CameraLane
 
-CLASSES = ("car", "motorcycle", "bus", "truck")
-"""The vehicle classes cameras see and the project's detector predicts (in this order)."""
+__all__ = ["Fleet", "VehicleFeed", "ground_truth", "place_cameras", "vary_fleet", "GroundTruth", "HALT_SPEED"]
 
 _VCLASS = {"bus": 2, "coach": 2, "trolleybus": 2, "truck": 3, "trailer": 3, "delivery": 3,
            "motorcycle": 1, "moped": 1, "emergency": 0, "authority": 0}
 HALT_SPEED = 0.1
 """SUMO's halting threshold (m/s): a vehicle slower than this is queued."""
-
-
-@dataclass(frozen=True)
-class CameraLane:
-    """One lane a camera watches.
-
-    Attributes:
-        lane: the SUMO lane id.
-        zone: ground polygon of the counting zone, ``(k, 2)`` world metres (stop line to
-            ``zone_m`` upstream).
-        stop_line: ``(2, 2)``: the stop line's two ends (world metres).
-        zone_m: length of the zone along the lane (m).
-        length: the lane's length (m).
-    """
-
-    lane: str
-    zone: np.ndarray
-    stop_line: np.ndarray
-    zone_m: float
-    length: float
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A calibrated pinhole camera.
-
-    Attributes:
-        id: camera id (``<tls>/<approach edge>`` for approach cameras).
-        tls: the intersection it belongs to.
-        position: ``(x, y, z)`` of the lens (m).
-        yaw: heading of the view on the ground, radians counter-clockwise from +x.
-        pitch: downward tilt (rad).
-        focal: focal length (px).
-        size: image ``(width, height)`` (px).
-        lanes: the lanes it counts on.
-        approach: the incoming edge it looks at ('' for an intersection camera).
-    """
-
-    id: str
-    tls: str
-    position: tuple[float, float, float]
-    yaw: float
-    pitch: float
-    focal: float
-    size: tuple[int, int]
-    lanes: tuple[CameraLane, ...] = ()
-    approach: str = ""
-    _axes: np.ndarray = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.focal <= 0 or min(self.size) <= 0:
-            raise ValueError(f"camera {self.id!r}: focal length and image size must be positive")
-        cy, sy = math.cos(self.yaw), math.sin(self.yaw)
-        cp, sp = math.cos(self.pitch), math.sin(self.pitch)
-        fwd = np.array([cy * cp, sy * cp, -sp])
-        right = np.array([sy, -cy, 0.0])
-        down = np.cross(fwd, right)  # image y grows downwards
-        object.__setattr__(self, "_axes", np.stack([right, down, fwd]))
-
-    def to_camera(self, pts: np.ndarray) -> np.ndarray:
-        """World points ``(n, 3)`` in camera coordinates (x right, y down, z forward)."""
-        return (np.asarray(pts, dtype=np.float64) - np.asarray(self.position)) @ self._axes.T
-
-    def project(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pixels ``(n, 2)`` and depth ``(n,)`` of world points; depth <= 0 is behind the camera."""
-        c = self.to_camera(pts)
-        z = c[:, 2]
-        zs = np.where(z > 1e-6, z, 1e-6)
-        w, h = self.size
-        uv = np.stack([w / 2 + self.focal * c[:, 0] / zs, h / 2 + self.focal * c[:, 1] / zs], axis=1)
-        return uv, z
-
-    def ground(self, uv: np.ndarray) -> np.ndarray:
-        """Where the rays through pixels ``(n, 2)`` meet the ground (``z = 0``); NaN above the horizon."""
-        uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
-        w, h = self.size
-        rays = np.stack([(uv[:, 0] - w / 2) / self.focal, (uv[:, 1] - h / 2) / self.focal, np.ones(len(uv))], axis=1)
-        d = rays @ self._axes  # world directions
-        z0 = self.position[2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.where(d[:, 2] < -1e-9, -z0 / d[:, 2], np.nan)
-        return np.asarray(self.position[:2]) + d[:, :2] * s[:, None]
-
-    def to_dict(self) -> dict:
-        """JSON-ready description (the worker's camera config)."""
-        return {
-            "id": self.id, "tls": self.tls, "approach": self.approach, "position": list(self.position),
-            "yaw": self.yaw, "pitch": self.pitch, "focal": self.focal, "size": list(self.size),
-            "lanes": [{"lane": ln.lane, "zone": ln.zone.tolist(), "stop_line": ln.stop_line.tolist(),
-                       "zone_m": ln.zone_m, "length": ln.length} for ln in self.lanes],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Camera:
-        try:
-            lanes = tuple(CameraLane(str(x["lane"]), np.asarray(x["zone"], dtype=np.float64),
-                                     np.asarray(x["stop_line"], dtype=np.float64), float(x["zone_m"]),
-                                     float(x["length"])) for x in d.get("lanes", ()))
-            return cls(str(d["id"]), str(d["tls"]), tuple(float(v) for v in d["position"]), float(d["yaw"]),
-                       float(d["pitch"]), float(d["focal"]), (int(d["size"][0]), int(d["size"][1])), lanes,
-                       str(d.get("approach", "")))
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise ValueError(f"camera config {d.get('id', '?') if isinstance(d, dict) else d!r}: {e}") from None
 
 
 def _lane_tail(shape: np.ndarray, zone_m: float) -> np.ndarray:

@@ -17,6 +17,7 @@ from brain.hcm import ite_all_red, ite_yellow
 from brain.model import Network
 from brain.timing import Timing
 from sim.program import ProgramPhase
+from sim.rules import native_monitor_rules
 from sim.safety import Conflicts, SafetyMonitor, SafetyRules
 
 __all__ = ["crossing_width", "ite_clearance", "with_ite_clearances", "check_timing", "program_findings",
@@ -91,7 +92,7 @@ def check_timing(ts: ModuleType, timing: Timing | None = None, conflicts: Mappin
     fastest approach, all-red not shorter than the ITE red clearance. Each finding:
     ``{tls, phase, phases, rule, have, need, detail}``.
     """
-    from sim.rules import native_monitor_rules
+
 
     timing = replace(timing or Timing(), protocol="citybrain")
     found = []

@@ -13,7 +13,8 @@ from types import ModuleType
 
 import numpy as np
 
-from sim.camera import Camera, Fleet, GroundTruth, VehicleFeed, ground_truth, vary_fleet
+from sim.camera import Fleet, GroundTruth, VehicleFeed, ground_truth, vary_fleet
+from wire.cameras import Camera
 from sim.render import Label, RoadMap, Scene, Style
 
 __all__ = ["CameraFeed", "Shot"]

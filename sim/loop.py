@@ -31,7 +31,8 @@ from sim.gridlock import EVERY_S, GridlockWatch
 from sim.measure import read_tripinfo
 from sim.program import ProgramPhase
 from sim.provenance import provenance
-from sim.rules import driven, monitor_rules, native_monitor_rules, native_program, review_programs
+from sim.review import driven, review_programs
+from sim.rules import monitor_rules, native_monitor_rules, native_program
 from sim.safety import SafetyMonitor
 from sim.scenario import Scenario
 from sim.signal import SignalMachine

@@ -17,7 +17,8 @@ from types import ModuleType
 import cv2
 import numpy as np
 
-from sim.camera import Camera, Fleet
+from sim.camera import Fleet
+from wire.cameras import Camera
 
 __all__ = ["Scene", "Label", "Style", "RoadMap"]
 

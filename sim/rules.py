@@ -23,8 +23,7 @@ from brain.timing import Timing
 from sim.program import ProgramPhase, all_red_time, min_spans, plan_transitions, rewrite_clearances
 from sim.safety import SafetyRules
 
-__all__ = ["Applied", "apply_rules", "native_program", "monitor_rules", "native_monitor_rules", "clearances",
-           "Review", "review_programs", "driven"]
+__all__ = ["Applied", "apply_rules", "native_program", "monitor_rules", "native_monitor_rules", "clearances"]
 
 
 @dataclass(frozen=True)
@@ -116,46 +115,3 @@ def native_monitor_rules(timing: Timing, program: Sequence[ProgramPhase], crossi
                        all_red=all_red if all_red is not None else prof.min_all_red, walk=timing.walk,
                        ped_speed=timing.ped_speed, permissive_needs_yellow=timing.permissive_needs_yellow,
                        max_yellow=max(prof.max_yellow, floor))
-
-
-@dataclass(frozen=True)
-class Review:
-    """What the monitor finds in a scenario's programs as written, before a run.
-
-    Attributes:
-        conflicts: per signal, SUMO's right-of-way data (:func:`sim.safety.read_conflicts`).
-        findings: the programs' own findings, judged by the profile (:func:`sim.clearance.program_findings`).
-        unsafe: signals whose program's own greens conflict by that data, with the detail: no
-            controller drives them (they keep their program, and what they show is the program's).
-    """
-
-    conflicts: dict
-    findings: list[dict]
-    unsafe: dict[str, str]
-
-
-def review_programs(backend, programs: dict[str, list[ProgramPhase]], timing: Timing) -> Review:
-    """:class:`Review` of the programs a running scenario has (the sim and the brain alike)."""
-    from dataclasses import replace
-
-    from sim.clearance import program_findings
-    from sim.safety import read_conflicts
-
-    crossings = {t: frozenset(i for i, _ in backend.crossings(t)) for t in programs}
-    ite = {t: backend.ite(t) for t in programs} if timing.clearance == "ite" else {}
-    conflicts = read_conflicts(backend.scenario.net, programs)
-    as_written = replace(timing, protocol="citybrain")
-    judged = {t: native_monitor_rules(as_written, p, crossings[t], ite.get(t)) for t, p in programs.items()}
-    findings = program_findings(programs, judged, conflicts)
-    unsafe = {}
-    for f in findings:
-        if f["rule"] == "conflicting-greens":
-            unsafe.setdefault(f["tls"], f["detail"])
-    return Review(conflicts, findings, unsafe)
-
-
-def driven(network, review: Review):
-    """The part of ``network`` a controller drives: every signal but the unsafe ones."""
-    from dataclasses import replace
-
-    return replace(network, intersections=tuple(x for x in network.intersections if x.id not in review.unsafe))

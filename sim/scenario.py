@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from brain.errors import ScenarioError
+from wire.errors import ScenarioError
 from sim.sumocfg import (ConfigError, additional_outputs, catalogue, dropped_options, is_output, open_xml,
                          option_names, parse_time, read_config)
 

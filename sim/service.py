@@ -32,9 +32,11 @@ import zmq
 from brain.controllers.base import Controller
 from brain.controllers.plan import FixedPlan
 from brain.model import Network, Readings, SignalStatus
-from brain.protocol import PORTS, ProtocolError, decode, encode
+from brain.netfile import digest
 from brain.timing import Timing, timing_of
-from brain.transport import make_socket, send
+from wire.errors import ChannelError
+from wire.protocol import PORTS, ProtocolError, decode, encode
+from wire.transport import Curve, close, handshake_failures, make_socket, send, stop_auth
 
 __all__ = ["SimConfig", "RemoteBrain", "run_sim"]
 
@@ -58,7 +60,8 @@ class SimConfig:
     json: str = ""
     sender: str = "sim"
     jpeg_quality: int = 90
-    # the timing rules the actuator enforces (brain.timing.Timing; the brain must use the same)
+    # the timing rules the actuator enforces (brain.timing.Timing); the sim's hello announces their
+    # digest with the network's, and a brain whose description says otherwise refuses to drive
     yellow: float | None = None
     all_red: float | None = None
     min_green: float = 5.0
@@ -69,6 +72,12 @@ class SimConfig:
     profile: str = "mutcd"
     protocol: str = "citybrain"
     trace: str = ""
+    keys: str = ""
+    """CURVE keys folder (``citybrain keys``): frames and decisions are CURVE servers, the brain's
+    intake is reached as the enrolled client ``sim``."""
+    network: str = ""
+    """Digest the network this sim drives must have (the brain's description of it, from
+    ``citybrain export-network``); empty: not checked here (the brain checks the hello)."""
     realtime: float = 0.0  # free-running live use: simulated seconds per wall second (0: as fast as it goes)
     step_length: float | None = None
     """SUMO's step (s): the scenario's own unless given; vision sensing needs one frame per step,
@@ -88,13 +97,18 @@ class RemoteBrain(Controller):
     def __init__(self, cfg: SimConfig, ctx: zmq.Context) -> None:
         self.cfg = cfg
         self.interval = cfg.interval
-        self.push = make_socket(ctx, zmq.PUSH, cfg.brain, bind=False, hwm=100)
-        self.pull = make_socket(ctx, zmq.PULL, cfg.decisions, bind=True, hwm=100)
+        curve = Curve(cfg.keys, "sim") if cfg.keys else None
+        self.push = make_socket(ctx, zmq.PUSH, cfg.brain, bind=False, hwm=100, curve=curve, server="brain")
+        self.pull = make_socket(ctx, zmq.PULL, cfg.decisions, bind=True, hwm=100, curve=curve,
+                                curve_server=curve is not None)
+        self.digest = ""
+        self.scenario_name = ""
+        self.channel_error = ""
         self.fallback = FixedPlan()
         self.step = 0
         self.controller = ""
         self.stats = {"steps": 0, "brain_missing_steps": 0, "fallback_decisions": 0, "decided": 0,
-                      "status_dropped": 0, "rejected_decisions": 0}
+                      "status_dropped": 0, "rejected_decisions": 0, "hellos": 0}
         self.fallback_since: dict[int, float] = {}
         self.events: list[dict] = []  # (time, intersection, fallback on/off)
         self.latency_ms: list[float] = []
@@ -107,6 +121,23 @@ class RemoteBrain(Controller):
         self.fallback.reset(network, timing)
         self._on_fallback = np.zeros(len(network.intersections), dtype=bool)
         self._n_phases = np.array([len(x.phases) for x in network.intersections], dtype=np.int64)
+        self.digest = digest(network, timing)
+        if self.cfg.network and self.cfg.network != self.digest:
+            self._fail(f"the network this sim drives (digest {self.digest[:12]}) is not the one its "
+                               f"--network file describes ({self.cfg.network[:12]}): the file was exported from "
+                               f"another scenario or under other rules")
+        self._hello()
+
+    def _fail(self, why: str) -> None:
+        self.channel_error = why
+        raise ChannelError(why)
+
+    def _hello(self) -> None:
+        """Announce the network this sim drives (the brain refuses another)."""
+        body = {"role": "sim", "network": self.digest, "scenario": self.scenario_name[:256],
+                "signals": len(self.network.intersections)}
+        send(self.push, encode("hello", self.cfg.sender, self.step, 0.0, body))
+        self.stats["hellos"] += 1
 
     def _receive(self, want: int, deadline: float) -> dict | None:
         """The decision for step ``want`` (free-running: the newest not older than two steps)."""
@@ -157,7 +188,12 @@ class RemoteBrain(Controller):
         timeout = self.cfg.timeout_s if self._brain_ok else min(self.cfg.timeout_s, 0.5)
         d = self._receive(self.step, time.time() + (timeout if self.cfg.lockstep else 0.0))
         n = len(plan)
+        for why in handshake_failures(self.push):  # the brain's intake: this side is the client
+            self._fail(f"intake channel {why}")
+        for why in handshake_failures(self.pull):  # a brain without keys, or with a key not enrolled
+            self._fail(f"decisions channel {why}")
         if d is None:
+            self._hello()  # a brain that started (or restarted) after the last hello learns the network
             if self._brain_ok:
                 log.warning("no decision from the brain at t=%g: all signals on the fixed-time plan", readings.time)
             self._brain_ok = False
@@ -194,8 +230,8 @@ class RemoteBrain(Controller):
 
     def close(self) -> None:
         send(self.push, encode("bye", self.cfg.sender, self.step + 1, 0.0, {"role": "sim"}))
-        self.push.close(0)
-        self.pull.close(0)
+        close(self.push)
+        close(self.pull)
         if self._trace is not None:
             self._trace.close()
 
@@ -204,11 +240,13 @@ class _Frames:
     """The camera feed, published every simulation step."""
 
     def __init__(self, cfg: SimConfig, ctx: zmq.Context) -> None:
-        from sim.camera import Camera
+        from wire.cameras import Camera
 
         self.cfg = cfg
         self.cams = [Camera.from_dict(c) for c in json.loads(Path(cfg.cameras).read_text())["cameras"]]
-        self.pub = make_socket(ctx, zmq.PUB, cfg.frames, bind=True, hwm=1000)
+        curve = Curve(cfg.keys, "sim") if cfg.keys else None
+        self.pub = make_socket(ctx, zmq.PUB, cfg.frames, bind=True, hwm=1000, curve=curve,
+                               curve_server=curve is not None)
         self.feed = None
         self.index = 0
         self.dropped = 0
@@ -228,7 +266,9 @@ class _Frames:
         self.index += 1
 
     def close(self) -> None:
-        self.pub.close(0)
+        for why in handshake_failures(self.pub):
+            log.error("frames: %s", why)
+        close(self.pub)
 
 
 class _Pacer:
@@ -287,6 +327,7 @@ def run_sim(cfg: SimConfig) -> dict:
         print(f"{sc.name} x {remote.controller or 'brain'}: {done:.0f}/{total:.0f} s simulated ({rate:.0f}x real time)",
               file=sys.stderr, flush=True)
 
+    remote.scenario_name = sc.name
     try:
         rec = run_scenario(sc, remote, seed=cfg.seed, timing=timing, end=cfg.end, step_length=step,
                            on_step=on_step, progress=progress if cfg.progress else None)
@@ -295,9 +336,16 @@ def run_sim(cfg: SimConfig) -> dict:
         remote.close()
         if frames is not None:
             frames.close()
+        stop_auth()
     lat = np.array(remote.latency_ms) if remote.latency_ms else np.zeros(0)
     if d.get("provenance"):
         d["provenance"]["controller"] = f"{remote.controller or 'none'} (brain, over the service)"
+    if remote.channel_error:
+        d["channel_error"] = remote.channel_error
+    if remote.stats["steps"] and not remote.stats["decided"]:
+        d.setdefault("warnings", []).append(
+            f"the brain decided none of the {remote.stats['steps']} decision steps: every signal ran the "
+            f"scenario's fixed-time plan (is a brain serving {cfg.brain}?)")
     d.update({"sensing": cfg.sensing, "brain_controller": remote.controller, "service": remote.stats,
               "fallback_events": remote.events[:1000], "frames_dropped": frames.dropped if frames else 0,
               "count_to_decision_ms_p50": float(np.percentile(lat, 50)) if lat.size else None,  # JSON has no NaN

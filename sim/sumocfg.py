@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from brain.errors import ScenarioError
+from wire.errors import ScenarioError
 
 __all__ = ["ConfigError", "OptionInfo", "catalogue", "read_config", "write_run_config", "sumo_binary", "sumo_env",
            "parse_time", "open_xml", "OUTPUT_DIR", "dropped_options", "option_names", "is_output",

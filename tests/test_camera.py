@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.camera import CLASSES, Camera, CameraLane, Fleet, ground_truth, lane_zone
+from sim.camera import Fleet, ground_truth, lane_zone
+from wire.cameras import CLASSES, Camera, CameraLane
 from sim.render import Scene, Style
 
 

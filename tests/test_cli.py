@@ -15,7 +15,7 @@ REQUIRED = {"scenario", "controller", "avg_delay_s", "avg_trip_time_s", "avg_wai
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "brain.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "citybrain.cli", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd)
 
 

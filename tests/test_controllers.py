@@ -155,7 +155,7 @@ def test_priority_nearest_vehicle_wins_and_native_controllers_are_refused(capsys
     c.reset(NET, Timing())
     r = Readings(0.0, np.zeros(8), np.zeros(8), np.zeros(8), np.zeros(8), ((2, 7, 300.0), (0, 5, 80.0)))
     assert int(c.decide(r, status(phase=1))[0]) == 0
-    from brain.cli import main
+    from citybrain.cli import main
 
     assert main(["run", "--controller", "fixed+priority", "--end", "10"]) == 2
     assert "use plan+priority" in capsys.readouterr().err

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.sumo
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "brain.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "citybrain.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_sumorl_3x3_major_yellow_is_yellow_and_its_2s_is_below_the_profile(corpus, tmp_path):

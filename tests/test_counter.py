@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.camera import Camera, CameraLane, lane_zone
+from sim.camera import lane_zone
+from wire.cameras import Camera, CameraLane
 from vision.counter import LaneCounter
 from vision.worker import ConfigError, WorkerConfig, parse_class_map
 

@@ -20,7 +20,7 @@ BIN = Path(__import__("sumo").SUMO_HOME) / "bin"
 
 
 def cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "brain.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "citybrain.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def _scenario(folder: Path, routes: str, time_xml: str = '<begin value="0"/><end value="300"/>',
@@ -112,7 +112,7 @@ def test_an_unwritable_output_fails_before_the_run(tmp_path):
 
 
 def _start_and_signal(args, sig, after_line="simulated"):
-    p = subprocess.Popen([sys.executable, "-m", "brain.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    p = subprocess.Popen([sys.executable, "-m", "citybrain.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     for line in p.stderr:  # once it is under way
         if after_line in line:

@@ -116,7 +116,7 @@ def test_every_controller_serves_pedestrians_without_a_breach(crosswalk_runs):
 
 
 def test_crosswalk_network_and_its_timing_findings(tmp_path):
-    from brain.cli import main
+    from citybrain.cli import main
     from sim.backend import SumoBackend
     from sim.scenario import load_scenario
 

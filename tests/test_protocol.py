@@ -6,7 +6,7 @@ import random
 import msgpack
 import pytest
 
-from brain.protocol import MAX_BYTES, VERSION, ProtocolError, decode, encode
+from wire.protocol import MAX_BYTES, VERSION, ProtocolError, decode, encode
 
 COUNTS = {"camera": "A0/n", "tls": "A0", "lanes": ["n_0", "n_1"], "present": [3.0, 1.0], "queue": [2.0, 0.0],
           "crossed": [1.0, 0.0], "classes": [[3, 0, 0, 0], [0, 0, 1, 0]], "interval": 2.0, "frames": 8}

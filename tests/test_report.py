@@ -71,7 +71,7 @@ def _chromium() -> str | None:
 @pytest.mark.sumo
 @pytest.mark.slow
 def test_report_from_recorded_runs_renders_with_all_images(tmp_path):
-    from brain.cli import main
+    from citybrain.cli import main
 
     out = tmp_path / "rep"
     assert main(["bench", "--scenario", "arterial", "--controller", "fixed", "--controller", "greedy",
@@ -101,7 +101,7 @@ def test_report_from_recorded_runs_renders_with_all_images(tmp_path):
 
 @pytest.mark.sumo
 def test_ite_clearances_drive_the_actuator_and_check_timing_reports_short_ones(tmp_path):
-    from brain.cli import main
+    from citybrain.cli import main
     from brain.timing import Timing
     from sim.backend import SumoBackend
     from sim.clearance import check_timing, with_ite_clearances

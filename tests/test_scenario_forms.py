@@ -36,7 +36,7 @@ def _snapshot(folder: Path) -> dict:
 
 
 def cli(*args, timeout=300, **kw):
-    return subprocess.run([sys.executable, "-m", "brain.cli", *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([sys.executable, "-m", "citybrain.cli", *args], capture_output=True, text=True, timeout=timeout,
                           **kw)
 
 

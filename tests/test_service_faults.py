@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import zmq
 
-from brain.cli_service import _free_ports
 from brain.controllers.mpc import MpcConfig
-from brain.protocol import encode
-from brain.transport import make_socket
+from wire.protocol import encode
+from wire.transport import free_ports as _free_ports
+from wire.transport import make_socket
 
 pytestmark = [pytest.mark.slow, pytest.mark.sumo]
 
 ROOT = Path(__file__).resolve().parents[1]
-EXE = [sys.executable, "-m", "brain.cli"]
+EXE = [sys.executable, "-m", "citybrain.cli"]
 
 
 def _start(args, log: Path) -> subprocess.Popen:
@@ -89,7 +89,10 @@ def test_ten_thousand_fuzzed_messages_are_rejected_and_counted_by_a_live_brain(t
     import random
 
     intake, dec, metrics = _free_ports(3)
-    brain = _start(["serve", "--scenario", "single", "--controller", "max-pressure", "--intake",
+    net_file = tmp_path / "network.json"
+    subprocess.run(EXE + ["export-network", "--scenario", "single", "--out", str(net_file)], check=True, cwd=ROOT,
+                   capture_output=True)
+    brain = _start(["serve", "--network", str(net_file), "--controller", "max-pressure", "--intake",
                     f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}", "--metrics-port", str(metrics)],
                    tmp_path / "brain.log")
     ctx = zmq.Context.instance()
@@ -119,16 +122,18 @@ def test_ten_thousand_fuzzed_messages_are_rejected_and_counted_by_a_live_brain(t
         _wait_for(lambda: metric("citybrain_messages_rejected_total") >= 10_000, 60, "10,000 rejections")
         assert metric("citybrain_messages_rejected_total") == 10_000
         # still serving: a valid status with detector readings gets a decision
-        from brain.service import ServeConfig, _network
-        from brain.timing import Timing
+        from brain.netfile import load_network
 
-        n = _network(ServeConfig(scenario="single"), Timing()).n_lanes
+        nf = load_network(net_file)
+        n = nf.network.n_lanes
         zeros = [0.0] * n
+        push.send(encode("hello", "sim", 0, 0.0, {"role": "sim", "network": nf.digest, "scenario": "single",
+                                                  "signals": 1}))
         push.send(encode("status", "sim", 1, 10.0, {"step": 1, "phase": [0], "green": [10.0], "in_transition": [False],
                                                    "readings": {"vehicles": zeros, "halting": zeros,
                                                                 "arrivals": zeros, "departures": zeros}}))
         assert pull.poll(10_000), "no decision after the fuzzing"
-        from brain.protocol import decode
+        from wire.protocol import decode
 
         d = decode(pull.recv())
         assert d.type == "decision" and d.body["step"] == 1 and len(d.body["wish"]) == 1
@@ -149,7 +154,7 @@ def _alive(port: int) -> bool:
 
 
 def test_only_enrolled_workers_can_deliver_counts(tmp_path):
-    from brain.transport import make_keys
+    from wire.transport import make_keys
 
     keys = tmp_path / "keys"
     make_keys(keys, ["enrolled"])
@@ -165,7 +170,7 @@ def test_only_enrolled_workers_can_deliver_counts(tmp_path):
     brain = _start(["serve", "--scenario", "single", "--cameras", str(cams), "--keys", str(keys), "--intake",
                     f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}", "--metrics-port",
                     str(metrics)], tmp_path / "brain.log")
-    from brain.transport import Curve
+    from wire.transport import Curve
 
     ctx = zmq.Context.instance()
     body = {"camera": cam["id"], "tls": cam["tls"], "lanes": [ln["lane"] for ln in cam["lanes"]],
@@ -259,7 +264,7 @@ def test_load_generator_counts_every_message_the_brain_receives(tmp_path):
 
 def test_emergency_vehicles_reach_a_remote_brain_and_get_priority(tmp_path):
     """The transponder feed travels with the sim's status, so pre-emption works through the service."""
-    from brain.cli_service import run_services
+    from citybrain.services import run_services
     from scenarios.emergency import add_emergency
 
     cfg = add_emergency("arterial", tmp_path, every_s=100.0)
@@ -273,7 +278,7 @@ def test_emergency_vehicles_reach_a_remote_brain_and_get_priority(tmp_path):
 
 def test_timing_rules_reach_the_sims_actuator_over_the_services(tmp_path):
     """``run --sensing``'s --min-green and --yellow are the actuator's and the safety monitor's."""
-    from brain.cli_service import run_services
+    from citybrain.services import run_services
     from brain.timing import Timing
     from sim.scenario import load_scenario
 
@@ -316,7 +321,7 @@ def test_a_service_run_agrees_with_the_same_run_in_process(tmp_path, controller,
     the decision cadence (mpc's own 2 s, the others' --step) and SUMO's step length (the
     scenario's own, 1 s) are the same, the record says which, and progress is printed as by
     ``run``."""
-    from brain.cli_service import run_services
+    from citybrain.services import run_services
     from brain.timing import Timing
     from sim.scenario import load_scenario
 

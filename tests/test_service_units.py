@@ -8,32 +8,49 @@ import pytest
 
 from brain.sensing import CameraSensing
 from brain.service import ServeConfig
-from brain.transport import JsonFormatter
+from wire.transport import JsonFormatter
 
 
 def test_service_config_from_toml_with_overrides_and_unknown_keys(tmp_path):
     p = tmp_path / "brain.toml"
-    p.write_text('scenario = "arterial"\ncontroller = "greedy"\nwait_s = 1.5\nmetrics_port = 9200\n')
+    p.write_text('network = "net.json"\ncontroller = "greedy"\nwait_s = 1.5\nmetrics_port = 9200\n')
     cfg = ServeConfig.load(p, controller="mpc", cameras=None)
-    assert (cfg.scenario, cfg.controller, cfg.wait_s, cfg.metrics_port) == ("arterial", "mpc", 1.5, 9200)
-    p.write_text('scenario = "x"\nwiat_s = 3\n')
+    assert (cfg.network, cfg.controller, cfg.wait_s, cfg.metrics_port) == ("net.json", "mpc", 1.5, 9200)
+    p.write_text('network = "x"\nwiat_s = 3\n')
     with pytest.raises(ValueError, match="unknown service config key.*wiat_s"):
         ServeConfig.load(p)
-    p.write_text("scenario = [")
+    p.write_text('network = "x"\nyellow = 4.0\n')  # the rules travel in the network file, not here
+    with pytest.raises(ValueError, match="unknown service config key.*yellow"):
+        ServeConfig.load(p)
+    p.write_text("network = [")
     with pytest.raises(ValueError, match="not valid TOML"):
         ServeConfig.load(p)
 
 
-def test_serve_takes_the_timing_rules_from_its_options_over_the_config_file(tmp_path):
-    from brain.cli import build_parser
-    from brain.cli_service import serve_config
+def test_the_example_brain_toml_is_a_valid_service_config():
+    from pathlib import Path
 
-    p = tmp_path / "brain.toml"
-    p.write_text("min_green = 12.0\nyellow = 4.0\n")
-    cfg = serve_config(build_parser().parse_args(["serve", "--config", str(p), "--min-green", "20"]))
-    assert (cfg.min_green, cfg.yellow, cfg.max_green, cfg.all_red) == (20.0, 4.0, 120.0, None)
-    cfg = serve_config(build_parser().parse_args(["serve", "--clearance", "ite", "--walk", "9"]))
-    assert (cfg.clearance, cfg.walk, cfg.min_green) == ("ite", 9.0, 5.0)
+    cfg = ServeConfig.load(Path(__file__).parents[1] / "deploy" / "brain.toml")
+    assert cfg.network and cfg.keys and cfg.metrics_port == 9108 and cfg.intake.endswith(":5556")
+
+
+def test_serve_takes_its_rules_from_the_network_file_and_refuses_them_as_options(tmp_path):
+    from brain.netfile import write_network
+    from brain.timing import Timing
+    from citybrain.cli import build_parser
+    from citybrain.cli_service import brain_network, serve_config
+
+    path = tmp_path / "net.json"
+    write_network(path, _net(), Timing(min_green=12.0, yellow=4.0))
+    args = build_parser().parse_args(["serve", "--network", str(path), "--step", "4"])
+    nf = brain_network(args, serve_config(args))
+    assert (nf.timing.min_green, nf.timing.yellow, nf.timing.step) == (12.0, 4.0, 4.0)
+    args = build_parser().parse_args(["serve", "--network", str(path), "--min-green", "20"])
+    with pytest.raises(ValueError, match="--min-green: the rules come from the network file"):
+        brain_network(args, serve_config(args))
+    args = build_parser().parse_args(["serve"])
+    with pytest.raises(ValueError, match="serve needs --network FILE"):
+        brain_network(args, serve_config(args))
 
 
 def test_a_camera_that_saw_no_frame_is_stale_and_its_last_counts_stay():
@@ -105,16 +122,22 @@ def _brain(controller: str):
     the context."""
     import zmq
 
-    from brain.cli_service import _free_ports
+    from brain.netfile import NetworkFile, digest
     from brain.service import Brain, ServeConfig
+    from brain.timing import Timing
+    from wire.protocol import encode
+    from wire.transport import free_ports
 
     net = _net()
-    p_in, p_out = _free_ports(2)
+    p_in, p_out = free_ports(2)
     ctx = zmq.Context()
     got = ctx.socket(zmq.PULL)
     got.bind(f"tcp://127.0.0.1:{p_out}")
     brain = Brain(ServeConfig(controller=controller, intake=f"tcp://127.0.0.1:{p_in}",
-                              decisions=f"tcp://127.0.0.1:{p_out}"), network=net, ctx=ctx)
+                              decisions=f"tcp://127.0.0.1:{p_out}"), NetworkFile(net, Timing(), digest(net, Timing())),
+                  ctx=ctx)
+    brain.handle(encode("hello", "sim", 0, 0.0, {"role": "sim", "network": brain.digest, "scenario": "J",
+                                                 "signals": 1}))
     return brain, got, ctx
 
 
@@ -123,7 +146,7 @@ READINGS = {"vehicles": HEAVY_NS, "halting": HEAVY_NS, "arrivals": [0.0] * 8, "d
 
 
 def test_brain_takes_emergency_movements_from_the_status_and_refuses_unknown_lanes():
-    from brain.protocol import decode, encode
+    from wire.protocol import decode, encode
 
     brain, got, ctx = _brain("max-pressure+priority")
     try:
@@ -156,7 +179,7 @@ def test_cameras_located_vehicles_reach_the_readings_and_must_match_the_lanes():
 
 
 def test_brain_hands_the_sims_located_vehicles_to_the_controller():
-    from brain.protocol import encode
+    from wire.protocol import encode
 
     brain, got, ctx = _brain("mpc")
     seen = []
@@ -179,7 +202,7 @@ def test_brain_hands_the_sims_located_vehicles_to_the_controller():
 
 
 def test_brain_refuses_a_status_showing_a_phase_the_signal_lacks():
-    from brain.protocol import decode, encode
+    from wire.protocol import decode, encode
 
     brain, got, ctx = _brain("mpc")
     try:
@@ -200,15 +223,15 @@ def test_sim_runs_the_plan_where_a_decision_wishes_a_phase_the_signal_lacks():
     import numpy as np
     import zmq
 
-    from brain.cli_service import _free_ports
+    from wire.transport import free_ports
     from brain.model import Readings, SignalStatus
-    from brain.protocol import encode
+    from wire.protocol import encode
     from brain.timing import Timing
     from sim.service import RemoteBrain, SimConfig
 
     net = _net()
     ctx = zmq.Context()
-    p_in, p_dec = _free_ports(2)
+    p_in, p_dec = free_ports(2)
     remote = RemoteBrain(SimConfig(brain=f"tcp://127.0.0.1:{p_in}", decisions=f"tcp://127.0.0.1:{p_dec}",
                                    timeout_s=2.0), ctx)
     push = ctx.socket(zmq.PUSH)
@@ -231,18 +254,20 @@ def test_sim_runs_the_plan_where_a_decision_wishes_a_phase_the_signal_lacks():
 
 @pytest.mark.parametrize("name", ["fixed", "actuated"])
 def test_controllers_sumo_runs_itself_are_refused_by_the_service(name, tmp_path):
-    from brain.cli_service import run_services
+    from brain.netfile import NetworkFile
     from brain.service import Brain, ServeConfig
+    from brain.timing import Timing
+    from citybrain.services import run_services
 
     with pytest.raises(ValueError, match="SUMO's own program.*use 'plan'"):
-        Brain(ServeConfig(controller=name), network=_net())
+        Brain(ServeConfig(controller=name), NetworkFile(_net(), Timing(), ""))
     with pytest.raises(ValueError, match="SUMO's own program"):
         run_services("single", name, "truth", out_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing started
 
 
 def test_brain_serves_a_second_run_when_the_sims_clock_starts_again():
-    from brain.protocol import decode, encode
+    from wire.protocol import decode, encode
 
     brain, got, ctx = _brain("mpc")
     try:

@@ -76,7 +76,7 @@ def test_bench_runs_a_suite_half_with_its_seeds_and_writes_the_judgement(tmp_pat
     f = _write(tmp_path, HEAD.replace("{root}", str(ROOT / "scenarios"))
                + "[[scenario]]\npath = 'single'\nhalf = 'tuning'\n[[scenario]]\npath = 'grid4x4'\nhalf = 'checking'\n")
     js, md = tmp_path / "r.json", tmp_path / "r.md"
-    p = subprocess.run([sys.executable, "-m", "brain.cli", "bench", "--suite", str(f), "--half", "tuning",
+    p = subprocess.run([sys.executable, "-m", "citybrain.cli", "bench", "--suite", str(f), "--half", "tuning",
                         "--end", "300", "--json", str(js), "--markdown", str(md), "--jobs", "2"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
@@ -87,7 +87,7 @@ def test_bench_runs_a_suite_half_with_its_seeds_and_writes_the_judgement(tmp_pat
     assert text.startswith("# Suite s (tuning), seeds 1, 2")
     assert "## How mpc stands" in text and "| single |" in text and "Halves: `single` tuning." in text
     assert "How mpc stands" in p.stdout
-    p = subprocess.run([sys.executable, "-m", "brain.cli", "bench", "--half", "tuning", "--scenario", "single"],
+    p = subprocess.run([sys.executable, "-m", "citybrain.cli", "bench", "--half", "tuning", "--scenario", "single"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "--half goes with --suite" in p.stderr
 

@@ -137,7 +137,7 @@ def test_video_files_through_the_worker_offline(tmp_path):
     out = tmp_path / "counts.jsonl"
     env = {"PYTHONPATH": f"{site}:{ROOT}", "NONET_LOG": str(log), "PATH": "/usr/bin:/bin",
            "HOME": str(tmp_path), "CITYBRAIN_YOLO_DIR": str(tmp_path / "yolo")}
-    r = subprocess.run([sys.executable, "-m", "brain.cli", "worker", "--config", str(cfg), "--out", str(out)],
+    r = subprocess.run([sys.executable, "-m", "citybrain.cli", "worker", "--config", str(cfg), "--out", str(out)],
                        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert not log.exists(), f"the worker tried to connect: {log.read_text()}"

@@ -8,7 +8,7 @@ side of the line), never by guessing a direction from the image. Track state is 
 track has not been seen for ``forget_s`` seconds, so memory stays bounded.
 
 Example:
-    >>> from sim.camera import Camera, CameraLane
+    >>> from wire.cameras import Camera, CameraLane
     >>> lane = CameraLane("a_0", np.array([[0, -1.6], [45, -1.6], [45, 1.6], [0, 1.6]], float),
     ...                   np.array([[45, -1.6], [45, 1.6]], float), 45.0, 100.0)
     >>> cam = Camera("c", "t", (65.0, 0.0, 10.0), yaw=np.pi, pitch=0.4, focal=500.0, size=(512, 320),
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.camera import CLASSES, Camera
+from wire.cameras import CLASSES, Camera
 
 __all__ = ["LaneCounter", "LaneCounts", "HYSTERESIS_M"]
 

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import zmq
 
-from brain.protocol import ProtocolError, decode, encode
-from brain.transport import Curve, make_socket, send
 from vision.counter import LaneCounts
 from vision.worker import CameraWorker, WorkerConfig
+from wire.protocol import ProtocolError, decode, encode
+from wire.transport import Curve, check_handshakes, close, make_socket, send
 
 __all__ = ["CountSender", "serve_frames"]
 
@@ -31,7 +31,7 @@ class CountSender:
 
     def __init__(self, ctx: zmq.Context, endpoint: str, cfg: WorkerConfig, name: str,
                  curve: Curve | None = None) -> None:
-        self.sock = make_socket(ctx, zmq.PUSH, endpoint, bind=False, curve=curve)
+        self.sock = make_socket(ctx, zmq.PUSH, endpoint, bind=False, curve=curve, server="brain")
         self.cfg = cfg
         self.name = name
         self.seq = 0
@@ -63,14 +63,17 @@ class CountSender:
 
     def close(self) -> None:
         self._send("bye", 0.0, {"role": "worker"})
-        self.sock.close(0)
+        close(self.sock)
 
 
 def serve_frames(cfg: WorkerConfig, worker: CameraWorker, frames_endpoint: str, sender: CountSender,
-                 *, idle_exit_s: float | None = None) -> dict:
-    """Count frames published by the sim until SIGTERM (or ``idle_exit_s`` without frames)."""
+                 *, idle_exit_s: float | None = None, curve: Curve | None = None) -> dict:
+    """Count frames published by the sim until SIGTERM (or ``idle_exit_s`` without frames).
+
+    Raises :class:`wire.errors.ChannelError` when a handshake with the sim or the brain fails
+    (keys on one side only, a key not enrolled): the worker cannot work, and says why."""
     ctx = zmq.Context.instance()
-    sub = make_socket(ctx, zmq.SUB, frames_endpoint, bind=False, hwm=1000)
+    sub = make_socket(ctx, zmq.SUB, frames_endpoint, bind=False, hwm=1000, curve=curve, server="sim")
     index = {c.id: k for k, c in enumerate(cfg.cameras)}
     for cid in index:
         sub.setsockopt(zmq.SUBSCRIBE, cid.encode())
@@ -89,6 +92,7 @@ def serve_frames(cfg: WorkerConfig, worker: CameraWorker, frames_endpoint: str, 
     try:
         while not stop["flag"]:
             sender.heartbeat(t_cur or 0.0)
+            check_handshakes(sub, sender.sock)
             if not sub.poll(100):
                 if idle_exit_s is not None and time.time() - last_frame > idle_exit_s:
                     break
@@ -121,7 +125,7 @@ def serve_frames(cfg: WorkerConfig, worker: CameraWorker, frames_endpoint: str, 
             if all(f is not None for f in slot):
                 _flush(worker, sender, pending, t, n, stats)
     finally:
-        sub.close(0)
+        close(sub)
     return stats
 
 

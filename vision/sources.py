@@ -63,6 +63,8 @@ class VideoSource:
         if not self.stream and not Path(self.uri).is_file():
             raise SourceError(f"video file not found: {self.uri}")
         self.retries = retries
+        self.lost = False
+        """True once a stream stopped and did not come back after ``retries`` reconnects."""
         cap = cv2.VideoCapture(self.uri)
         ok = cap.isOpened()
         self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) if ok else 0.0
@@ -91,6 +93,7 @@ class VideoSource:
             cap.release()
             if not self.stream or tries >= self.retries:
                 if self.stream:
+                    self.lost = True
                     log.error("stream %s lost after %d reconnects", self.uri, tries)
                 return
             wait = min(0.5 * 2 ** tries, 10.0)
@@ -99,11 +102,12 @@ class VideoSource:
             time.sleep(wait)
 
 
-def open_source(spec: str | Path, *, fps: float = 4.0) -> FolderSource | VideoSource:
-    """A source from a path or URL: a folder of images, a video file, or a stream."""
+def open_source(spec: str | Path, *, fps: float = 4.0, retries: int = 5) -> FolderSource | VideoSource:
+    """A source from a path or URL: a folder of images, a video file, or a stream (reopened up to
+    ``retries`` times when it stops)."""
     s = str(spec)
     if "://" in s:
-        return VideoSource(s)
+        return VideoSource(s, retries=retries)
     p = Path(s)
     if p.is_dir():
         return FolderSource(p, fps)

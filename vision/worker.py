@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.camera import CLASSES, Camera
+from wire.cameras import CLASSES, Camera
 from vision.counter import LaneCounter, LaneCounts
 from vision.detector import COCO_MAP, IMGSZ, OWN_MAP, WEIGHTS, Detections, Detector, Tracker
 

@@ -7,6 +7,7 @@ Example:
 """
 
 from brain.controllers import mpc, native, plan, pressure, webster  # noqa: F401  (registers the controllers)
-from brain.controllers.base import Controller, NativeController, make, names, register
+from brain.controllers.base import Controller, NativeController
+from brain.controllers.registry import make, names, register
 
 __all__ = ["Controller", "NativeController", "make", "names", "register"]

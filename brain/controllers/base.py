@@ -1,9 +1,8 @@
-"""The one interface every controller implements, and the registry that names them."""
+"""The one interface every controller implements (the registry that names them: :mod:`brain.controllers.registry`)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from brain.model import Network, Readings, SignalStatus
 from brain.timing import Timing
 
-__all__ = ["Controller", "NativeController", "register", "make", "names"]
+__all__ = ["Controller", "NativeController"]
 
 
 class Controller(ABC):
@@ -53,44 +52,3 @@ class NativeController(Controller):
 
     def decide(self, readings: Readings, status: SignalStatus) -> np.ndarray:
         return status.phase.copy()
-
-
-_REGISTRY: dict[str, Callable[[], Controller]] = {}
-
-
-def register(cls: type[Controller]) -> type[Controller]:
-    """Class decorator adding a controller under ``cls.name``; a taken name raises."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} has no name")
-    if cls.name in _REGISTRY:
-        raise ValueError(f"controller name {cls.name!r} is already registered")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def make(name: str, options: dict | None = None) -> Controller:
-    """A new controller by registry name; an unknown name raises ``KeyError`` listing the known ones.
-
-    ``NAME+priority`` wraps it in emergency-vehicle pre-emption (:mod:`brain.controllers.priority`).
-
-    ``options`` configure a controller that has a ``Config`` class (built with its
-    ``from_mapping``, so unknown keys raise ``ValueError``); others take none.
-    """
-    if name.endswith("+priority"):
-        from brain.controllers.priority import Priority
-
-        return Priority(make(name[: -len("+priority")], options))
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown controller {name!r} (known: {', '.join(names())})") from None
-    if not options:
-        return cls()
-    config = getattr(cls, "Config", None)
-    if config is None:
-        raise ValueError(f"controller {name!r} takes no options (got {', '.join(sorted(options))})")
-    return cls(config.from_mapping(options))
-
-
-def names() -> list[str]:
-    return sorted(_REGISTRY)

@@ -20,7 +20,8 @@ import numpy as np
 from numba import get_num_threads
 
 from brain import _kernels as K
-from brain.controllers.base import Controller, register
+from brain.controllers.base import Controller
+from brain.controllers.registry import register
 from brain.estimate import LaneEstimator
 from brain.graph import CompiledNetwork, compile_network
 from brain.joint import join_signals

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from brain.controllers.base import NativeController, register
+from brain.controllers.base import NativeController
+from brain.controllers.registry import register
 
 __all__ = ["FixedTime", "Actuated"]
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from brain.controllers.base import Controller, register
+from brain.controllers.base import Controller
+from brain.controllers.registry import register
 from brain.model import Network, Readings, SignalStatus
 from brain.timing import Crosswalks, Timing
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from brain.controllers.base import Controller, register
+from brain.controllers.base import Controller
+from brain.controllers.registry import register
 from brain.model import GREEN_CHARS, PRIORITY_CHARS, Intersection, Network, Readings, SignalStatus
 from brain.timing import Crosswalks, Timing
 

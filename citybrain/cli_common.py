@@ -194,9 +194,11 @@ def mpc_keys_text() -> str:
     """Every ``--mpc`` key with its default and meaning, read from ``MpcConfig``'s source (its
     docstring and field defaults) without importing the optimiser (Numba) at start-up."""
     import ast
+    import importlib.util
     import textwrap
 
-    src = (Path(__file__).resolve().parent / "controllers" / "mpc.py").read_text()
+    brain = importlib.util.find_spec("brain")  # the package's folder, without importing the controllers
+    src = (Path(next(iter(brain.submodule_search_locations))) / "controllers" / "mpc.py").read_text()
     cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == "MpcConfig")
     defaults = {n.target.id: ast.literal_eval(n.value) for n in cls.body
                 if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.value is not None}

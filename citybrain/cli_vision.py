@@ -48,7 +48,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from vision.dataset import make_dataset
+    from sim.dataset import make_dataset
 
     try:
         shares = tuple(float(x) for x in args.shares.split(","))
@@ -93,18 +93,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         cfg = replace(cfg, weights=args.weights)
     if args.frames or args.connect:
-        from brain.transport import setup_logging
+        from wire.transport import setup_logging
 
         setup_logging(args.log_json, args.verbose, "worker")
-    sender = None
+    sender, curve = None, None
     if args.connect:
         import zmq
 
-        from brain.transport import Curve
+        from wire.transport import Curve
         from vision.service import CountSender
 
         curve = Curve(args.keys, args.name) if args.keys else None
         sender = CountSender(zmq.Context.instance(), args.connect, cfg, args.name, curve)
+    elif args.keys and not args.frames:
+        raise ValueError("--keys without --connect or --frames: no channel to authenticate")
     worker = make_worker(cfg)
     if args.frames:
         if sender is None:
@@ -115,7 +117,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print(f"camera worker {args.name!r}: {len(cfg.cameras)} cameras, detector ready; frames from {args.frames}",
               file=sys.stderr, flush=True)
         try:
-            stats = serve_frames(cfg, worker, args.frames, sender)
+            stats = serve_frames(cfg, worker, args.frames, sender, curve=curve)
         finally:
             sender.close()
         print(json.dumps(dict(stats, sent=sender.sent, dropped=sender.dropped)), file=sys.stderr)
@@ -125,7 +127,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     missing = [c.id for c, s in zip(cfg.cameras, cfg.sources) if not s]
     if missing:
         raise ValueError(f"cameras without a source in {args.config}: {', '.join(missing)}")
-    sources = [open_source(s, fps=cfg.fps) for s in cfg.sources]
+    sources = [open_source(s, fps=cfg.fps, retries=args.reconnects) for s in cfg.sources]
     out = open(args.out, "w") if args.out else sys.stdout
     try:
         def sink(counts) -> None:
@@ -143,6 +145,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         if sender is not None:
             sender.close()
     print(f"worker: {n} frames per camera from {len(sources)} cameras", file=sys.stderr)
+    lost = [c.id for c, src in zip(cfg.cameras, sources) if getattr(src, "lost", False)]
+    if lost:  # a supervisor restarts a worker that exits non-zero
+        print(f"citybrain: worker {args.name!r} lost {len(lost)} of its {len(sources)} camera streams "
+              f"({', '.join(lost[:5])}) after every reconnect", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -212,9 +219,13 @@ def add_commands(sub) -> None:
     p.add_argument("--weights", help="detector weights (.pt or .onnx; default from the config)")
     p.add_argument("--out", help="write counts as JSON lines here (default: stdout)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames per camera")
+    p.add_argument("--reconnects", type=int, default=5,
+                   help="times a stream that stops is reopened (waits 0.5, 1, 2 ... s) before it counts as lost; "
+                        "a worker that lost a stream exits 1 when the others end (default 5)")
     p.add_argument("--frames", help="take frames from the sim's PUB endpoint instead of the config's sources")
     p.add_argument("--connect", help="send counts to the brain's intake (e.g. tcp://127.0.0.1:5556)")
-    p.add_argument("--keys", help="CURVE keys folder holding this worker's key pair and brain.key")
+    p.add_argument("--keys", help="CURVE keys folder holding this worker's key pair (NAME.key_secret), brain.key "
+                                  "and sim.key (see `citybrain keys`)")
     p.add_argument("--name", default="worker", help="this worker's name (message sender and CURVE key name)")
     p.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
     p.set_defaults(func=cmd_worker)

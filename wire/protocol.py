@@ -22,7 +22,7 @@ from typing import Any
 
 import msgpack
 
-from brain.errors import InputError
+from wire.errors import InputError
 
 __all__ = ["VERSION", "MAX_BYTES", "MAX_FRAME_BYTES", "Message", "ProtocolError", "encode", "decode", "TYPES",
            "HWM", "PORTS"]
@@ -173,6 +173,17 @@ def _heartbeat(b: dict) -> dict:
             "cameras": [_str(x, "cameras[]") for x in _list(b["cameras"], "cameras", 10_000)]}
 
 
+def _hello(b: dict) -> dict:
+    digest = _str(b["network"], "network", 64)
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ProtocolError("range", "network must be a SHA-256 digest (64 hex digits)")
+    scenario = b["scenario"]
+    if not isinstance(scenario, str) or len(scenario) > 256:
+        raise ProtocolError("range", "scenario must be a string of at most 256 characters")
+    return {"role": _str(b["role"], "role", 32), "network": digest, "scenario": scenario,
+            "signals": _int(b["signals"], "signals", 0, MAX_SIGNALS)}
+
+
 def _bye(b: dict) -> dict:
     return {"role": _str(b["role"], "role", 32)}
 
@@ -184,6 +195,7 @@ _SCHEMAS = {
     "decision": ({"step", "wish", "fallback", "controller"}, _decision),
     "heartbeat": ({"role", "cameras"}, _heartbeat),
     "bye": ({"role"}, _bye),
+    "hello": ({"role", "network", "scenario", "signals"}, _hello),
 }
 _OPTIONAL = {"status": {"readings", "emergency"}, "decision": {"count_wall"},
              "counts": {"approach_n", "approach_m"}}

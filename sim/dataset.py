@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from sim.backend import SumoBackend
-from sim.camera import CLASSES, Camera, VehicleFeed, place_cameras, vary_fleet
+from sim.camera import VehicleFeed, place_cameras, vary_fleet
+from wire.cameras import CLASSES, Camera
 from sim.render import RoadMap, Scene, Style
 from sim.scenario import load_scenario
 

@@ -5,7 +5,8 @@
     citybrain bench --scenario S... --controller C... --seed N... [--json F] [--markdown F]
     citybrain bench-kernel [--sizes 1,16,100,1000,10000] [--json F] [--markdown F]
     citybrain scenarios list | generate | stress
-    citybrain cameras | vision dataset|train|render | worker | bench-vision   (see brain.cli_vision)
+    citybrain cameras | vision dataset|train|render | worker | bench-vision   (see citybrain.cli_vision)
+    citybrain export-network | serve | sim | keys | bench-loop                (see citybrain.cli_service)
 
 This module is the composition root: it is the one place that wires the controllers (brain)
 to the simulator (sim) and the benchmarks.
@@ -21,9 +22,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from brain.cli_common import (EXIT_CODES, Signals, load_scenarios, mpc_keys_text, outside_scenarios, ped_args,
+from citybrain.cli_common import (EXIT_CODES, Signals, load_scenarios, mpc_keys_text, outside_scenarios, ped_args,
                               scenario_args, timing, timing_args, writable_dir, writable_file)
-from brain.errors import InputError
+from wire.errors import InputError
 
 __all__ = ["main"]
 
@@ -175,7 +176,7 @@ def _print_findings(records: list[dict]) -> None:
 
 def _run_services(args: argparse.Namespace, scenario, rules) -> int:
     """``run --sensing``: the same run as separate processes talking ZeroMQ on loopback."""
-    from brain.cli_service import run_services
+    from citybrain.services import run_services
 
     opts = _options(args, [args.controller]) or {}
     for flag, given in (("--report", args.report), ("--keep-trips", args.keep_trips), ("--gui", args.gui)):
@@ -185,7 +186,7 @@ def _run_services(args: argparse.Namespace, scenario, rules) -> int:
         rec = run_services(scenario, args.controller, args.sensing, seed=args.seed, end=args.end,
                            workers=args.workers, out_dir=args.out, mpc=opts, fps=args.fps, verbose=args.verbose,
                            weights=args.weights, timing=rules, step_length=args.step_length,
-                           stop=lambda: bool(stop.name))
+                           stop=lambda: bool(stop.name), curve=args.curve)
     if args.json:
         Path(args.json).write_text(json.dumps(rec, indent=1, default=str) + "\n")
     for k in ("scenario", "controller", "brain_controller", "sensing", "avg_delay_s", "avg_trip_time_s", "throughput",
@@ -474,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run as separate processes over ZeroMQ (sim, brain and, for vision, camera workers) "
                         "with the brain sensing through SUMO's detectors (truth) or the cameras (vision)")
     p.add_argument("--workers", type=int, default=1, help="camera worker processes (vision sensing)")
+    p.add_argument("--curve", action="store_true", help="service runs: CURVE keys made for the run on every channel")
     p.add_argument("--fps", type=float, default=4.0, help="camera frames per second (service runs)")
     p.add_argument("--out", type=Path, help="folder for the service run's logs and record")
     p.add_argument("--weights", help="detector weights for the camera workers (default: the shipped ones)")
@@ -566,7 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options for generate/stress (--only NAME, --out DIR)")
     p.set_defaults(func=cmd_scenarios)
 
-    from brain import cli_service, cli_vision
+    from citybrain import cli_service, cli_vision
 
     cli_vision.add_commands(sub)
     cli_service.add_commands(sub, _timing_args, _mpc_args)
@@ -579,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from zmq import ZMQError
 
-    from brain.errors import CitybrainError
+    from wire.errors import CitybrainError
 
     import signal
 
