@@ -15,13 +15,13 @@ Drawing lives in :mod:`sim.render`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
 import traci.constants as tc
 
-from wire.cameras import Camera, CameraLane
+from wire.cameras import CLASSES, Camera, CameraLane
 
 __all__ = ["Fleet", "VehicleFeed", "ground_truth", "place_cameras", "vary_fleet", "GroundTruth", "HALT_SPEED"]
 
