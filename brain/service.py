@@ -400,6 +400,8 @@ class Brain:
         body = {"step": b["step"], "wish": wish.tolist(), "fallback": fallback.tolist(), "controller": self.controller.name}
         if self._newest_count_wall:
             body["count_wall"] = self._newest_count_wall
+        if self.sensing is not None:
+            body["counted"] = float(readings.departures.sum())
         if not send(self.out, encode("decision", self.cfg.sender, self._seq, t, body)):
             self.metrics.dropped.inc()
         self.decisions += 1

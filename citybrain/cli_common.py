@@ -20,12 +20,20 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["EXIT_CODES", "scenario_args", "timing_args", "ped_args", "timing", "load_scenarios", "writable_file",
+__all__ = ["EXIT_CODES", "PORTS_HELP", "scenario_args", "timing_args", "ped_args", "timing", "load_scenarios", "writable_file",
            "writable_dir", "outside_scenarios", "Signals", "note"]
 
 EXIT_CODES = """exit codes: 0 fine (warnings on stderr and in the record); 1 a run failed or ended incomplete;
 2 bad input (one line naming the file or option); 3 safety violations by a citybrain controller;
 4 check-timing findings; 130/143 stopped by SIGINT/SIGTERM (what was measured is kept)"""
+
+PORTS_HELP = """ports (TCP; each endpoint option takes a ZeroMQ endpoint such as tcp://10.0.0.2:5556):
+  5555  frames     the sim binds (PUB, JPEG frames by camera); workers connect (--frames)
+  5556  intake     the brain binds (PULL: counts, heartbeats, the sim's hello and status); the
+                   sim (--brain) and workers (--connect) connect
+  5557  decisions  the sim binds (PULL); the brain connects (--decisions)
+  9108  metrics    the brain serves Prometheus metrics over HTTP (--metrics-port; off by default)
+With --keys every ZeroMQ channel is CURVE-encrypted and only enrolled keys connect."""
 
 _SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 

@@ -18,17 +18,9 @@ import sys
 from pathlib import Path
 
 from brain.timing import RULES
+from citybrain.cli_common import PORTS_HELP
 
 __all__ = ["add_commands", "serve_config", "brain_network"]
-
-PORTS_HELP = """ports (TCP; each endpoint option takes a ZeroMQ endpoint such as tcp://10.0.0.2:5556):
-  5555  frames     the sim binds (PUB, JPEG frames by camera); workers connect (--frames)
-  5556  intake     the brain binds (PULL: counts, heartbeats, the sim's hello and status); the
-                   sim (--brain) and workers (--connect) connect
-  5557  decisions  the sim binds (PULL); the brain connects (--decisions)
-  9108  metrics    the brain serves Prometheus metrics over HTTP (--metrics-port; off by default)
-With --keys every ZeroMQ channel is CURVE-encrypted and only enrolled keys connect."""
-
 
 def _mpc_dict(pairs: list[str] | None) -> dict:
     out = {}

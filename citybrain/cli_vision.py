@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from citybrain.cli_common import PORTS_HELP
+
 __all__ = ["add_commands"]
 
 
@@ -44,6 +46,11 @@ def cmd_cameras(args: argparse.Namespace) -> int:
     Path(args.out).write_text(json.dumps(cfg, indent=1) + "\n")
     print(f"{len(cams)} cameras ({sum(len(c.lanes) for c in cams)} lanes) written to {args.out}; "
           "fill in each camera's 'source' (video file, image folder or rtsp:// URL)")
+    out = Path(args.out)
+    for k in range(args.split if args.split > 1 else 0):  # one config per worker, cameras dealt in turn
+        part = out.with_name(f"{out.stem}-{k}{out.suffix}")
+        part.write_text(json.dumps(dict(cfg, cameras=cfg["cameras"][k::args.split]), indent=1) + "\n")
+        print(f"worker {k}: {len(cfg['cameras'][k::args.split])} cameras in {part}")
     return 0
 
 
@@ -176,7 +183,9 @@ def add_commands(sub) -> None:
     p.add_argument("--scenario", default="single")
     p.add_argument("--mode", choices=["approach", "intersection"], default="approach")
     p.add_argument("--class-map", default="own", help="own (the shipped detector) or coco (COCO-trained weights)")
-    p.add_argument("--out", required=True, help="the JSON config to write")
+    p.add_argument("--out", required=True, help="the JSON config to write (every camera: the brain's and the sim's)")
+    p.add_argument("--split", type=int, default=1, help="also write N worker configs OUT-0 ... OUT-(N-1), the "
+                                                        "cameras dealt among them in turn")
     p.set_defaults(func=cmd_cameras)
 
     v = sub.add_parser("vision", help="the detector: render a dataset, train, render videos").add_subparsers(
@@ -228,6 +237,8 @@ def add_commands(sub) -> None:
                                   "and sim.key (see `citybrain keys`)")
     p.add_argument("--name", default="worker", help="this worker's name (message sender and CURVE key name)")
     p.add_argument("--log-json", action="store_true", help="structured logs: one JSON object per line")
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = PORTS_HELP
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("bench-vision", help="camera pipeline accuracy and speed against SUMO's ground truth")

@@ -104,6 +104,8 @@ class RemoteBrain(Controller):
         self.digest = ""
         self.scenario_name = ""
         self.channel_error = ""
+        self._camera_lanes: np.ndarray | None = None  # vision sensing: the lanes the cameras count on
+        self.counted: list[tuple[float, float, float]] = []  # (time, cameras' count, SUMO's) first and last
         self.fallback = FixedPlan()
         self.step = 0
         self.controller = ""
@@ -121,6 +123,12 @@ class RemoteBrain(Controller):
         self.fallback.reset(network, timing)
         self._on_fallback = np.zeros(len(network.intersections), dtype=bool)
         self._n_phases = np.array([len(x.phases) for x in network.intersections], dtype=np.int64)
+        if self.cfg.sensing == "vision" and self.cfg.cameras:
+            from wire.cameras import Camera
+
+            cams = [Camera.from_dict(c) for c in json.loads(Path(self.cfg.cameras).read_text())["cameras"]]
+            lanes = {ln.lane for c in cams for ln in c.lanes}
+            self._camera_lanes = np.array([i for i, ln in enumerate(network.lanes) if ln in lanes], dtype=np.int64)
         self.digest = digest(network, timing)
         if self.cfg.network and self.cfg.network != self.digest:
             self._fail(f"the network this sim drives (digest {self.digest[:12]}) is not the one its "
@@ -218,6 +226,9 @@ class RemoteBrain(Controller):
             self.stats["decided"] += 1
             if "count_wall" in d:
                 self.latency_ms.append(1000.0 * (time.time() - d["count_wall"]))
+            if "counted" in d and self._camera_lanes is not None:  # the cameras' count beside SUMO's own
+                row = (readings.time, d["counted"], float(readings.departures[self._camera_lanes].sum()))
+                self.counted = [self.counted[0], row] if self.counted else [row]
         self.stats["fallback_decisions"] += int(fb.sum())
         for i in np.flatnonzero(fb != self._on_fallback):
             self.events.append({"time": readings.time, "tls": self.network.intersections[i].id,
@@ -342,6 +353,10 @@ def run_sim(cfg: SimConfig) -> dict:
         d["provenance"]["controller"] = f"{remote.controller or 'none'} (brain, over the service)"
     if remote.channel_error:
         d["channel_error"] = remote.channel_error
+    if len(remote.counted) == 2:
+        (t0, c0, s0), (t1, c1, s1) = remote.counted
+        d["vehicles_counted"] = {"window_s": [t0, t1], "cameras": c1 - c0, "sumo": s1 - s0,
+                                 "ratio": (c1 - c0) / (s1 - s0) if s1 > s0 else None}
     if remote.stats["steps"] and not remote.stats["decided"]:
         d.setdefault("warnings", []).append(
             f"the brain decided none of the {remote.stats['steps']} decision steps: every signal ran the "

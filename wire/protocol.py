@@ -165,6 +165,8 @@ def _decision(b: dict) -> dict:
            "controller": _str(b["controller"], "controller")}
     if b.get("count_wall") is not None:  # wall time the newest count behind this decision was sent
         out["count_wall"] = _num(b["count_wall"], "count_wall", 0, 1e11)
+    if b.get("counted") is not None:  # vehicles the cameras counted across their stop lines so far
+        out["counted"] = _num(b["counted"], "counted", 0, 1e12)
     return out
 
 
@@ -197,7 +199,7 @@ _SCHEMAS = {
     "bye": ({"role"}, _bye),
     "hello": ({"role", "network", "scenario", "signals"}, _hello),
 }
-_OPTIONAL = {"status": {"readings", "emergency"}, "decision": {"count_wall"},
+_OPTIONAL = {"status": {"readings", "emergency"}, "decision": {"count_wall", "counted"},
              "counts": {"approach_n", "approach_m"}}
 TYPES = tuple(_SCHEMAS)
 
