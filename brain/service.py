@@ -4,8 +4,9 @@ The brain binds one PULL socket (the *intake*) that workers (counts, heartbeats)
 (signal status, and with truth sensing its detector readings) push into, and pushes decisions
 to the sim's PULL socket. For each status it decides every intersection's wished phase with its
 controller and flags the intersections that must run the fallback plan (a camera of theirs is
-stale). In lockstep it first waits, up to ``wait_s`` of wall time, for every camera that was
-live at the previous decision to report up to the status's time; a camera that misses the
+stale). In lockstep it first waits, up to ``wait_s`` of wall time, for every camera whose worker
+is alive to report up to the status's time (its last counting interval ending at or before it:
+workers count every ``interval`` seconds of the camera config); a camera that misses the
 deadline is stale for this decision.
 
 Everything received is decoded strictly (:mod:`wire.protocol`); rejected messages are
@@ -16,6 +17,7 @@ loop after the current message; sockets close with ``linger=0``.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import time
 import tomllib
@@ -141,6 +143,7 @@ class Brain:
         self._n_phases = [len(x.phases) for x in self.net.intersections]
         self.sensing: CameraSensing | None = None
         self.expected: list[str] = []
+        self.count_interval = 2.0  # the workers' counting interval (the camera config's)
         if cfg.cameras:
             self._load_cameras(Path(cfg.cameras))
         self.controller = remote_controller(cfg.controller, cfg.mpc)
@@ -171,9 +174,13 @@ class Brain:
         from wire.cameras import Camera
 
         try:
-            cams = [Camera.from_dict(c) for c in json.loads(path.read_text())["cameras"]]
+            raw = json.loads(path.read_text())
+            cams = [Camera.from_dict(c) for c in raw["cameras"]]
+            self.count_interval = float(raw.get("interval", 2.0))
         except (OSError, KeyError, ValueError, TypeError) as e:
             raise ValueError(f"camera config {path}: {e}") from None
+        if self.count_interval <= 0:
+            raise ValueError(f"camera config {path}: interval must be above 0, got {self.count_interval:g}")
         index = {x.id: i for i, x in enumerate(self.net.intersections)}
         cap = {ln.lane: max(ln.zone_m / 4.0, 4.0) for c in cams for ln in c.lanes}
         self.sensing = CameraSensing(self.net.lanes, {c.id: (c.tls, [ln.lane for ln in c.lanes]) for c in cams}, index,
@@ -343,7 +350,15 @@ class Brain:
         if self.sensing is None or not self.cfg.lockstep:
             return True
         cams = self.sensing.cams
-        return all(cams[c].time >= t - 1e-6 for c in self.alive())
+        due = self._due(t)
+        return all(cams[c].time >= due for c in self.alive())
+
+    def _due(self, t: float) -> float:
+        """The newest count time a camera on time has reported at a decision at ``t``: workers
+        count every ``interval`` seconds (on its multiples), so a decision every 3 s with counts
+        every 2 s takes the count of the last even second."""
+        iv = self.count_interval
+        return math.floor(t / iv + 1e-9) * iv - 1e-6
 
     def _maybe_decide(self) -> None:
         m = self._pending
@@ -359,7 +374,8 @@ class Brain:
         fallback = np.zeros(self.n, dtype=bool)
         if self.sensing is not None:
             # lockstep: a camera without this step's counts is stale now; free-running: by age
-            late = [c for c in self.expected if self.sensing.cams[c].time < t - 1e-6] if self.cfg.lockstep else []
+            due = self._due(t)
+            late = [c for c in self.expected if self.sensing.cams[c].time < due] if self.cfg.lockstep else []
             stale = set(self.sensing.stale(t)) | set(late)
             for c in stale:
                 fallback[self.sensing.tls_index[self.sensing.cams[c].tls]] = True

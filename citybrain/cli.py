@@ -336,7 +336,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _demo_service(out, stop)
 
 
-DEMO_SERVICE_S = 180.0
+DEMO_SERVICE_S = 300.0
 
 
 def _fmt_opt(v: float | None, spec: str) -> str:

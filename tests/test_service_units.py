@@ -283,3 +283,45 @@ def test_brain_serves_a_second_run_when_the_sims_clock_starts_again():
         brain.close()
         got.close(0)
         ctx.term()
+
+
+def test_counts_every_2_s_serve_decisions_every_3_s_on_time(tmp_path):
+    """Workers count on the multiples of their interval: a decision at t = 9 takes the count of
+    t = 8 as on time; one at t = 12 wants the count of t = 12."""
+    import numpy as np
+
+    from wire.cameras import Camera, CameraLane
+    from wire.protocol import decode, encode
+
+    lane = CameraLane("l0", np.zeros((4, 2)), np.zeros((2, 2)), 45.0, 100.0)
+    cam = Camera("J/n", "J", (0.0, 0.0, 10.0), 0.0, 0.4, 500.0, (640, 384), (lane,))
+    cams = tmp_path / "cams.json"
+    cams.write_text(json.dumps({"interval": 2.0, "cameras": [cam.to_dict()]}))
+    brain, got, ctx = _brain("max-pressure")
+    brain.cfg = type(brain.cfg)(**{**brain.cfg.__dict__, "cameras": str(cams), "wait_s": 0.0})
+    brain._load_cameras(cams)
+
+    def counts(t):
+        brain.handle(encode("counts", "w", int(t), t, {"camera": "J/n", "tls": "J", "lanes": ["l0"], "present": [1.0],
+                                                       "queue": [0.0], "crossed": [0.0], "classes": [[1, 0, 0, 0]],
+                                                       "interval": 2.0, "frames": 4}))
+        brain._heard["J/n"] = time.time()
+
+    def decide(step, t):
+        brain.handle(encode("status", "sim", step, t, {"step": step, "phase": [0], "green": [20.0],
+                                                        "in_transition": [False]}))
+        brain._maybe_decide()
+        assert got.poll(2000)
+        return decode(got.recv()).body["fallback"][0]
+
+    try:
+        counts(8.0)
+        assert decide(1, 9.0) is False  # the count of t = 8 is the newest due at t = 9
+        assert decide(2, 12.0) is True  # t = 12 is due and has not come
+        counts(10.0)
+        counts(12.0)
+        assert decide(3, 12.0) is False
+    finally:
+        brain.close()
+        got.close(0)
+        ctx.term()
