@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.hosts import BRAIN_HOST, NOT_INSTALLED, citybrain_without
+
 pytestmark = [pytest.mark.slow, pytest.mark.sumo]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,20 +49,6 @@ def test_the_exported_network_is_the_one_the_sim_drives(where, name, tmp_path, r
     assert handed["digest"] == exported.digest
 
 
-_BLOCKER = """
-import importlib.abc, sys
-BLOCKED = {"sim", "vision", "benchmarks", "scenarios", "libsumo", "traci", "sumolib", "torch", "torchvision",
-           "ultralytics", "cv2"}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is not installed on this brain host")
-sys.meta_path.insert(0, Block())
-from citybrain.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def _run_sim(args, log: Path, **kw) -> subprocess.Popen:
     return subprocess.Popen(EXE + args, stdout=subprocess.PIPE, stderr=open(log, "w"), cwd=ROOT, text=True, **kw)
 
@@ -72,7 +60,7 @@ def test_a_brain_host_without_simulator_or_detector_drives_a_closed_loop(tmp_pat
     subprocess.run(EXE + ["export-network", "--scenario", "arterial", "--out", str(net)], check=True, cwd=ROOT,
                    capture_output=True)
     intake, dec, frames = free_ports(3)
-    brain = subprocess.Popen([sys.executable, "-c", _BLOCKER, "serve", "--network", str(net), "--controller", "mpc",
+    brain = subprocess.Popen(citybrain_without(BRAIN_HOST) + ["serve", "--network", str(net), "--controller", "mpc",
                               "--intake", f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True)
     sim = _run_sim(["sim", "--scenario", "arterial", "--network", str(net), "--end", "600", "--interval", "3",
@@ -85,7 +73,7 @@ def test_a_brain_host_without_simulator_or_detector_drives_a_closed_loop(tmp_pat
         brain_out, _ = brain.communicate(timeout=30)
     rec = json.loads(out)
     assert sim.returncode == 0, (tmp_path / "sim.log").read_text()[-2000:]
-    assert brain.returncode == 0 and "not installed on this brain host" not in brain_out, brain_out[-2000:]
+    assert brain.returncode == 0 and NOT_INSTALLED not in brain_out, brain_out[-2000:]
     assert rec["complete"] and rec["safety_violations"] == 0 and rec["brain_controller"] == "mpc"
     s = rec["service"]
     assert s["decided"] == s["steps"] > 100 and s["brain_missing_steps"] == 0 and s["hellos"] == 1

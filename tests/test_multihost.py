@@ -1,6 +1,7 @@
 """Brain, sim and two camera workers on four hosts: network namespaces the test makes, joined by
 veth pairs to a bridge in a fifth (private 10.203.7.0/24 addresses, nothing outside the test's own
-namespaces touched), CURVE on every channel, the real detector on the rendered frames. Mid-run one
+namespaces touched), CURVE on every channel, the real detector on the rendered frames; the brain
+runs without SUMO or the detector importable, the workers without SUMO. Mid-run one
 worker's host is cut off, then restored: its intersection falls back within two decision steps
 and recovers after."""
 
@@ -14,11 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.hosts import BRAIN_HOST, CAMERA_HOST, NOT_INSTALLED, citybrain_without
+
 pytestmark = [pytest.mark.slow, pytest.mark.sumo]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = [sys.executable, "-m", "citybrain.cli"]
 HOSTS = {"brain": "10.203.7.1", "sim": "10.203.7.2", "w0": "10.203.7.3", "w1": "10.203.7.4"}
+_LACKS = {"brain": BRAIN_HOST, "w0": CAMERA_HOST, "w1": CAMERA_HOST}  # what each host does not install
 
 
 def _can_make_namespaces() -> str:
@@ -68,7 +72,9 @@ class Hosts:
         _ip("-n", self.hub, "link", "set", self.peer[host], "up" if up else "down")
 
     def start(self, host: str, args: list[str], log: Path) -> subprocess.Popen:
-        return subprocess.Popen(["ip", "netns", "exec", self.ns[host], *EXE, *args], stdout=open(log, "w"),
+        """``citybrain ARGS`` on ``host``, with what that host does not install failing to import."""
+        exe = citybrain_without(_LACKS[host]) if host in _LACKS else EXE
+        return subprocess.Popen(["ip", "netns", "exec", self.ns[host], *exe, *args], stdout=open(log, "w"),
                                 stderr=subprocess.STDOUT, cwd=ROOT)
 
 
@@ -155,3 +161,4 @@ def test_brain_sim_and_two_workers_on_separate_hosts_with_curve(tmp_path):
     rec = json.loads((tmp_path / "rec.json").read_text())
     assert rec["complete"] and rec["safety_violations"] == 0 and rec["service"]["brain_missing_steps"] == 0
     assert "channel_error" not in rec
+    assert not any(NOT_INSTALLED in text for text in logs.values()), logs
