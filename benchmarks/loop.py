@@ -110,8 +110,9 @@ def _export(scenario: str, work: Path) -> tuple[Path, str, int]:
     return path, write_network(path, net, Timing(), scenario), len(net.intersections)
 
 
-def _hello(digest: str, signals: int) -> bytes:
-    return encode("hello", "bench", 0, 0.0, {"role": "sim", "network": digest, "scenario": "bench", "signals": signals})
+def _hello(digest: str, signals: int, interval: float) -> bytes:
+    return encode("hello", "bench", 0, 0.0, {"role": "sim", "network": digest, "scenario": "bench", "signals": signals,
+                                             "interval": interval})
 
 
 def _counts(cam: dict, seq: int, t: float, present: float = 2.0) -> bytes:
@@ -138,7 +139,7 @@ def latency_run(steps: int = 300, work: Path | None = None) -> dict:
     lat = []
     try:
         _wait_http(metrics)
-        push.send(_hello(digest, signals))
+        push.send(_hello(digest, signals, 3.0))  # mpc decides every 3 s
         for k in range(steps + 20):
             t = 2.0 * (k + 1)
             t0 = time.perf_counter()
@@ -222,7 +223,7 @@ def load_run(cameras: int = 1000, rate: float = 10.0, seconds: float = 60.0, wor
         ctx = zmq.Context.instance()
         push = make_socket(ctx, zmq.PUSH, f"tcp://127.0.0.1:{intake}", bind=False)
         pull = make_socket(ctx, zmq.PULL, f"tcp://127.0.0.1:{dec}", bind=True)
-        push.send(_hello(digest, n_sig))
+        push.send(_hello(digest, n_sig, 10.0))  # max-pressure: every --step, 10 s
         a, b = mp.get_context("spawn").Pipe(duplex=False)
         gen = mp.get_context("spawn").Process(target=_generate,
                                               args=(f"tcp://127.0.0.1:{intake}", use, rate, seconds, b))

@@ -326,6 +326,15 @@ class Brain:
             self._stop = True
             self._reject("network", self.refused)
             return False
+        cadence = self.controller.interval or self.timing.step
+        if abs(b["interval"] - cadence) > 1e-6:
+            self.refused = (f"the sim {m.sender!r} asks for a decision every {b['interval']:g} s, but this brain's "
+                            f"{self.cfg.controller} decides every {cadence:g} s: start the sim with --interval "
+                            f"{cadence:g}" + ("" if self.controller.interval else " (or the brain with --step)"))
+            log.error("%s", self.refused)
+            self._stop = True
+            self._reject("interval", self.refused)
+            return False
         if self.sim != m.sender:
             log.info("sim %s drives this network (digest %s)", m.sender, self.digest[:12])
         self.sim = m.sender

@@ -209,9 +209,10 @@ def add_commands(sub, timing_args, mpc_args) -> None:
     p.add_argument("--sensing", choices=["truth", "vision"], default="truth")
     p.add_argument("--cameras", help="camera config JSON (vision sensing)")
     p.add_argument("--fps", type=float, default=4.0, help="camera frames (and simulation steps) per second")
-    p.add_argument("--interval", type=float, default=2.0,
-                   help="seconds between decisions (default 2; give the brain controller's, mpc's is 3 s: "
-                        "`run --sensing` passes it)")
+    p.add_argument("--interval", type=float, default=3.0,
+                   help="seconds between decisions: the brain's controller's (default 3, mpc's; the others' "
+                        "are the brain's --step). The hello tells the brain, which refuses another cadence; "
+                        "`run --sensing` passes it")
     p.add_argument("--progress", action="store_true", help="print the simulated time every simulated minute")
     p.add_argument("--free-running", action="store_true", help="do not wait for each step's decision")
     p.add_argument("--realtime", type=float, default=0.0,

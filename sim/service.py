@@ -50,7 +50,9 @@ class SimConfig:
     sensing: str = "truth"  # or "vision"
     cameras: str = ""
     fps: float = 4.0
-    interval: float = 2.0
+    interval: float = 3.0
+    """Seconds between decisions: the brain's controller's cadence (mpc: 3 s), which its hello
+    tells the brain; a brain whose controller decides at another refuses."""
     lockstep: bool = True
     timeout_s: float = 5.0
     frames: str = f"tcp://*:{PORTS['frames']}"
@@ -141,9 +143,10 @@ class RemoteBrain(Controller):
         raise ChannelError(why)
 
     def _hello(self) -> None:
-        """Announce the network this sim drives (the brain refuses another)."""
+        """Announce the network this sim drives and how often it asks for a decision (the brain
+        refuses another network, or a cadence that is not its controller's)."""
         body = {"role": "sim", "network": self.digest, "scenario": self.scenario_name[:256],
-                "signals": len(self.network.intersections)}
+                "signals": len(self.network.intersections), "interval": float(self.interval)}
         send(self.push, encode("hello", self.cfg.sender, self.step, 0.0, body))
         self.stats["hellos"] += 1
 

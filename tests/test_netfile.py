@@ -94,10 +94,11 @@ def _status(step: int) -> bytes:
                                                                   "departures": z}})
 
 
-def _hello(net_digest: str) -> bytes:
+def _hello(net_digest: str, interval: float = 10.0) -> bytes:
     from wire.protocol import encode
 
-    return encode("hello", "sim", 0, 0.0, {"role": "sim", "network": net_digest, "scenario": "x", "signals": 1})
+    return encode("hello", "sim", 0, 0.0, {"role": "sim", "network": net_digest, "scenario": "x", "signals": 1,
+                                           "interval": interval})
 
 
 def _received(brain, kind: str) -> float:
@@ -140,6 +141,18 @@ def test_a_sim_driving_another_network_is_refused_with_what_differs():
         ctx.term()
 
 
+def test_a_sim_asking_for_decisions_at_another_cadence_is_refused():
+    brain, got, ctx = _brain()  # max-pressure: a decision every --step, 10 s
+    try:
+        brain.handle(_hello(brain.digest, interval=2.0))
+        assert brain._stop and brain.sim is None
+        assert "asks for a decision every 2 s" in brain.refused and "--interval 10" in brain.refused
+    finally:
+        brain.close()
+        got.close(0)
+        ctx.term()
+
+
 def test_implausible_counts_are_counted_as_rejected_only():
     from wire.protocol import encode
 
@@ -175,6 +188,7 @@ def test_the_sim_announces_its_network_and_refuses_a_description_of_another():
         assert intake.poll(2000)
         m = decode(intake.recv())
         assert m.type == "hello" and m.body["network"] == digest(net, timing) and m.body["signals"] == 1
+        assert m.body["interval"] == 3.0  # mpc's cadence, the default
     finally:
         remote.close()
     p_in, p_dec = free_ports(2)

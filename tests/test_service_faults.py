@@ -128,7 +128,7 @@ def test_ten_thousand_fuzzed_messages_are_rejected_and_counted_by_a_live_brain(t
         n = nf.network.n_lanes
         zeros = [0.0] * n
         push.send(encode("hello", "sim", 0, 0.0, {"role": "sim", "network": nf.digest, "scenario": "single",
-                                                  "signals": 1}))
+                                                  "signals": 1, "interval": 10.0}))
         push.send(encode("status", "sim", 1, 10.0, {"step": 1, "phase": [0], "green": [10.0], "in_transition": [False],
                                                    "readings": {"vehicles": zeros, "halting": zeros,
                                                                 "arrivals": zeros, "departures": zeros}}))
@@ -294,7 +294,7 @@ def test_timing_rules_reach_the_sims_actuator_over_the_services(tmp_path):
 
 def test_a_sim_stopped_by_sigterm_keeps_what_it_measured(tmp_path):
     intake, dec, frames = _free_ports(3)
-    brain = _start(["serve", "--scenario", "single", "--controller", "greedy", "--intake",
+    brain = _start(["serve", "--scenario", "single", "--controller", "greedy", "--step", "3", "--intake",
                     f"tcp://127.0.0.1:{intake}", "--decisions", f"tcp://127.0.0.1:{dec}"], tmp_path / "brain.log")
     time.sleep(1.0)
     trace = tmp_path / "trace.jsonl"

@@ -136,8 +136,8 @@ def _brain(controller: str):
     brain = Brain(ServeConfig(controller=controller, intake=f"tcp://127.0.0.1:{p_in}",
                               decisions=f"tcp://127.0.0.1:{p_out}"), NetworkFile(net, Timing(), digest(net, Timing())),
                   ctx=ctx)
-    brain.handle(encode("hello", "sim", 0, 0.0, {"role": "sim", "network": brain.digest, "scenario": "J",
-                                                 "signals": 1}))
+    brain.handle(encode("hello", "sim", 0, 0.0, {"role": "sim", "network": brain.digest, "scenario": "J", "signals": 1,
+                                                 "interval": brain.controller.interval or brain.timing.step}))
     return brain, got, ctx
 
 

@@ -183,7 +183,8 @@ def _hello(b: dict) -> dict:
     if not isinstance(scenario, str) or len(scenario) > 256:
         raise ProtocolError("range", "scenario must be a string of at most 256 characters")
     return {"role": _str(b["role"], "role", 32), "network": digest, "scenario": scenario,
-            "signals": _int(b["signals"], "signals", 0, MAX_SIGNALS)}
+            "signals": _int(b["signals"], "signals", 0, MAX_SIGNALS),
+            "interval": _num(b["interval"], "interval", 0.01, 3600.0)}
 
 
 def _bye(b: dict) -> dict:
@@ -197,7 +198,7 @@ _SCHEMAS = {
     "decision": ({"step", "wish", "fallback", "controller"}, _decision),
     "heartbeat": ({"role", "cameras"}, _heartbeat),
     "bye": ({"role"}, _bye),
-    "hello": ({"role", "network", "scenario", "signals"}, _hello),
+    "hello": ({"role", "network", "scenario", "signals", "interval"}, _hello),
 }
 _OPTIONAL = {"status": {"readings", "emergency"}, "decision": {"count_wall", "counted"},
              "counts": {"approach_n", "approach_m"}}
