@@ -22,7 +22,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from citybrain.cli_common import (EXIT_CODES, Signals, load_scenarios, mpc_keys_text, outside_scenarios, ped_args,
+from citybrain.cli_common import (EXIT_CODES, Signals, load_scenarios, mpc_keys_text, mpc_options, outside_scenarios,
+                                  ped_args,
                               scenario_args, timing, timing_args, writable_dir, writable_file)
 from wire.errors import InputError
 
@@ -49,23 +50,7 @@ _ped_args = ped_args
 _timing = timing
 
 
-def _options(args: argparse.Namespace, controllers: list[str]) -> dict | None:
-    """``--mpc KEY=VALUE`` pairs, checked now so a typo fails before anything runs."""
-    pairs = getattr(args, "mpc", None) or []
-    if not pairs:
-        return None
-    opts = {}
-    for p in pairs:
-        key, sep, value = p.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--mpc takes KEY=VALUE, got {p!r}")
-        opts[key.strip()] = value
-    from brain.controllers.mpc import MpcConfig
-
-    MpcConfig.from_mapping(opts)
-    if not any(c.split("+")[0] == "mpc" for c in controllers):
-        raise ValueError("--mpc options given but the optimiser (mpc) is not among the controllers")
-    return opts
+_options = mpc_options
 
 
 def _controller_names() -> list[str]:
@@ -333,175 +318,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"results: {out / 'demo.md'} and {out / 'demo.json'}")
     if args.no_service:
         return 0
-    return _demo_service(out, stop)
+    from citybrain.demo import demo_service
 
-
-DEMO_SERVICE_S = 300.0
-
-
-def _fmt_opt(v: float | None, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
-"""Simulated seconds of the demo's closed loop through the services."""
-
-
-def _demo_service(out: Path, stop) -> int:
-    """The pipeline as deployed: sim, brain and a camera worker as separate processes over ZeroMQ
-    with CURVE keys, the detector counting on the rendered frames, beside the same window sensed
-    by SUMO's detectors in one process."""
-    from brain.controllers import make
-    from citybrain.services import run_services
-    from sim.loop import run_scenario
-    from sim.scenario import load_scenario
-
-    sc = load_scenario(DEFAULT_SCENARIO)
-    end = sc.begin + DEMO_SERVICE_S
-    print(f"\ncitybrain demo: the camera-to-signal loop on '{sc.name}', {DEMO_SERVICE_S:g} simulated s: the sim "
-          f"renders camera frames, a camera worker counts vehicles with the detector, the brain (mpc) decides, "
-          f"each a separate process over ZeroMQ with CURVE keys", file=sys.stderr)
-    svc = run_services(sc, "mpc", "vision", end=end, out_dir=out / "service", fps=2.0, curve=True,
-                       stop=lambda: bool(stop.name))
-    truth = run_scenario(sc, make("mpc"), seed=1, end=end).to_dict()
-    counted = svc.get("vehicles_counted") or {}
-    rows = [("cameras -> brain -> signals (services)", svc, counted), ("SUMO's detectors (one process)", truth, {})]
-    lines = ["| sensing | avg delay (s) | vehicles | stop-line crossings counted / true | decisions on live cameras "
-             "| count -> decision p50 (ms) | safety violations |", "|---|---|---|---|---|---|---|"]
-    for name, r, c in rows:
-        delay, lat, svc_stats = r.get("avg_delay_s"), r.get("count_to_decision_ms_p50"), r.get("service") or {}
-        cells = [name, _fmt_opt(delay, ".2f"), str(r.get("vehicles", 0)),
-                 f"{c['cameras']:.0f} / {c['sumo']:.0f}" if c else "-",
-                 f"{svc_stats['decided'] - svc_stats['fallback_decisions']} of {svc_stats['steps']}" if svc_stats else "-",
-                 _fmt_opt(lat, ".1f"), str(r.get("safety_violations"))]
-        lines.append("| " + " | ".join(cells) + " |")
-    table = "\n".join(lines) + "\n"
-    print()
-    print(table, end="")
-    (out / "service.md").write_text(f"# citybrain demo: the loop through the services ({sc.name}, "
-                                    f"{DEMO_SERVICE_S:g} s)\n\n{table}")
-    (out / "service.json").write_text(json.dumps({"service": svc, "truth": truth}, indent=1, default=str) + "\n")
-    print(f"results: {out / 'service.md'}; the processes' logs in {out / 'service'}")
-    for w in svc.get("warnings") or ():
-        print(f"citybrain: warning: service run: {w}", file=sys.stderr)
-    codes = svc.get("exit_codes") or {}
-    if svc.get("error") or any(codes.values()) or svc.get("safety_violations"):
-        print(f"citybrain: the service run failed: {svc.get('error') or codes}", file=sys.stderr)
-        return 1
-    return stop.exit_code or 0
-
-
-def cmd_bench_kernel(args: argparse.Namespace) -> int:
-    import tempfile
-
-    if not args.warm_cache:  # time a real JIT compilation, not a load from numba's cache
-        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="citybrain-numba-")
-    from benchmarks.kernel import bench_kernel, markdown_table
-
-    try:
-        sizes = tuple(int(x) for x in args.sizes.split(","))
-    except ValueError:
-        raise ValueError(f"--sizes takes comma-separated integers, got {args.sizes!r}") from None
-    if any(n < 1 for n in sizes):
-        raise ValueError("--sizes must all be >= 1")
-    if args.steps < 1:
-        raise ValueError("--steps must be >= 1")
-    writable_file(args.json, "--json")
-    writable_file(args.markdown, "--markdown")
-
-    def progress(n: int) -> None:
-        print(f"bench-kernel: timing {n:,} intersections ({args.steps} steps)", file=sys.stderr)
-
-    config = _options(args, ["mpc"])
-    records = []
-    for mode in args.readings.split(","):
-        records += bench_kernel(sizes, steps=args.steps, threads=args.threads, progress=progress, readings=mode,
-                                config=config)
-    table = markdown_table(records, args.title)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(records, indent=1) + "\n")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(table)
-    print(table, end="")
-    return 0
-
-
-def cmd_scenarios(args: argparse.Namespace) -> int:
-    from scenarios.generate import SPECS
-    from scenarios.generate import main as generate_main
-    from scenarios.stress import STRESS, stress_dir
-    from scenarios.stress import main as stress_main
-    from sim.scenario import library_dir
-
-    if args.action == "generate":
-        return generate_main(args.rest)
-    if args.action == "stress":
-        return stress_main(args.rest)
-    for spec in SPECS:
-        there = (library_dir() / spec.name / f"{spec.name}.sumocfg").exists()
-        print(f"{spec.name:<18} {'' if there else '(not generated) '}{spec.about}")
-    for spec in STRESS:
-        there = (stress_dir() / spec.name / f"{spec.name}.sumocfg").exists()
-        print(f"stress/{spec.name:<11} {'' if there else '(not generated) '}{spec.about}")
-    return 0
-
-
-def cmd_bench_emergency(args: argparse.Namespace) -> int:
-    from benchmarks.emergency import bench_emergency, write
-    from benchmarks.quality import progress_bar
-
-    seeds = args.seed or [1, 2, 3]
-
-    def done(rec: dict, n: int, total: int) -> None:
-        progress_bar(n, total, f"{rec['scenario']} x {rec['controller']} (seed {rec['seed']})")
-
-    json_path, md_path = writable_file(args.json, "--json"), writable_file(args.markdown, "--markdown")
-    with Signals() as stop:
-        rows = bench_emergency(args.scenario or ["grid4x4", "arterial"], seeds, Path(args.work), every_s=args.every,
-                               workers=args.jobs or os.cpu_count() or 1, progress=done, stop=lambda: bool(stop.name))
-    print(write(rows, args.every, json_path, md_path), end="")
-    return stop.exit_code or 0
-
-
-def cmd_emergency_scenario(args: argparse.Namespace) -> int:
-    from scenarios.emergency import add_emergency
-
-    print(add_emergency(args.scenario, Path(args.out), every_s=args.every, seed=args.seed))
-    return 0
-
-
-def cmd_check_timing(args: argparse.Namespace) -> int:
-    from sim.backend import SumoBackend
-    from sim.clearance import check_timing
-    from sim.safety import read_conflicts
-
-    (scenario,) = load_scenarios(args, DEFAULT_SCENARIO)
-    json_path = writable_file(args.json, "--json")
-    if args.ped_speed <= 0 or args.walk < 0:
-        raise ValueError(f"--walk must be >= 0 and --ped-speed > 0, got {args.walk:g} and {args.ped_speed:g}")
-    from brain.timing import Timing
-
-    rules = Timing(min_green=args.min_green, walk=args.walk, ped_speed=args.ped_speed, profile=args.profile)
-    with SumoBackend(scenario) as b:
-        ids = b.ts.trafficlight.getIDList()
-        found = check_timing(b.ts, rules, read_conflicts(scenario.net, ids))
-        n_tls = len(ids)
-    if json_path:
-        json_path.write_text(json.dumps(found, indent=1) + "\n")
-    for f in found:
-        have = "" if f["have"] is None else f" has {f['have']:g} s, needs {f['need']}"
-        print(f"{f['tls']:<12} phase {f['phase']!s:<3} {f['rule']:<32}{have}  {f['detail']}")
-    print(f"{scenario.name}: {len(found)} finding(s) in {n_tls} signal program(s) (profile {args.profile})")
-    return 0 if not found else 4
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from benchmarks.report import build_report
-
-    print(build_report(args.folder, args.title))
-    return 0
+    return demo_service(out, stop, DEFAULT_SCENARIO)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from citybrain import cli_tools
+
     ap = argparse.ArgumentParser(
         prog="citybrain",
         description="Traffic-signal control for SUMO scenarios: run a controller, or benchmark several.",
@@ -584,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="Optimiser decision time per control step", help="heading of the table")
     p.add_argument("--warm-cache", action="store_true", help="let numba load compiled kernels from its cache")
     _mpc_args(p)
-    p.set_defaults(func=cmd_bench_kernel)
+    p.set_defaults(func=cli_tools.cmd_bench_kernel)
 
     p = sub.add_parser("check-timing", help="report the scenario's own signal plans that break the timing rules "
                                              "(ITE yellow and all-red, 3-6 s yellow, minimum green, pedestrians)")
@@ -594,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mutcd (default) or eu: whether a protected turn may turn permissive without yellow")
     _ped_args(p)
     p.add_argument("--json", help="also write the findings to this JSON file")
-    p.set_defaults(func=cmd_check_timing)
+    p.set_defaults(func=cli_tools.cmd_check_timing)
 
     p = sub.add_parser("bench-emergency", help="emergency vehicles' travel time with and without priority")
     p.add_argument("--scenario", action="append", help="scenario (repeatable; default grid4x4 and arterial)")
@@ -604,25 +428,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=0)
     p.add_argument("--json")
     p.add_argument("--markdown")
-    p.set_defaults(func=cmd_bench_emergency)
+    p.set_defaults(func=cli_tools.cmd_bench_emergency)
 
     p = sub.add_parser("add-emergency", help="write a copy of a scenario with emergency vehicles added")
     p.add_argument("--scenario", required=True)
     p.add_argument("--out", required=True, help="folder; the copy goes to OUT/<name>-ev/")
     p.add_argument("--every", type=float, default=300.0, help="one emergency vehicle every this many seconds")
     p.add_argument("--seed", type=int, default=42)
-    p.set_defaults(func=cmd_emergency_scenario)
+    p.set_defaults(func=cli_tools.cmd_emergency_scenario)
 
     p = sub.add_parser("report", help="HTML report (HCM tables, plots) and CSV from runs recorded with --report")
     p.add_argument("folder", type=Path, help="the folder given to bench/run --report")
     p.add_argument("--title", default="citybrain report")
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=cli_tools.cmd_report)
 
     p = sub.add_parser("scenarios", help="list or regenerate the own scenario library and the suite's stress set")
     p.add_argument("action", choices=["list", "generate", "stress"],
                    help="generate: the own library; stress: the stress set under scenarios/stress/")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options for generate/stress (--only NAME, --out DIR)")
-    p.set_defaults(func=cmd_scenarios)
+    p.set_defaults(func=cli_tools.cmd_scenarios)
 
     from citybrain import cli_service, cli_vision
 

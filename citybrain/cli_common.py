@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["EXIT_CODES", "PORTS_HELP", "scenario_args", "timing_args", "ped_args", "timing", "load_scenarios", "writable_file",
+__all__ = ["EXIT_CODES", "PORTS_HELP", "mpc_options", "scenario_args", "timing_args", "ped_args", "timing", "load_scenarios", "writable_file",
            "writable_dir", "outside_scenarios", "Signals", "note"]
 
 EXIT_CODES = """exit codes: 0 fine (warnings on stderr and in the record); 1 a run failed or ended incomplete;
@@ -228,3 +228,22 @@ def mpc_keys_text() -> str:
         out.append(textwrap.fill(f"{k} (default {d}): {meaning.get(k, '')}", 100, initial_indent="  ",
                                  subsequent_indent="      "))
     return "\n".join(out)
+
+
+def mpc_options(args: argparse.Namespace, controllers: list[str]) -> dict | None:
+    """``--mpc KEY=VALUE`` pairs, checked now so a typo fails before anything runs."""
+    pairs = getattr(args, "mpc", None) or []
+    if not pairs:
+        return None
+    opts = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--mpc takes KEY=VALUE, got {p!r}")
+        opts[key.strip()] = value
+    from brain.controllers.mpc import MpcConfig
+
+    MpcConfig.from_mapping(opts)
+    if not any(c.split("+")[0] == "mpc" for c in controllers):
+        raise ValueError("--mpc options given but the optimiser (mpc) is not among the controllers")
+    return opts
