@@ -80,17 +80,19 @@ def brain_network(args: argparse.Namespace, cfg):
 
 def cmd_export_network(args: argparse.Namespace) -> int:
     from brain.netfile import write_network
-    from citybrain.cli_common import load_scenarios, writable_file
+    from citybrain.cli_common import load_scenarios, outside_scenarios, writable_file
     from sim.review import controlled_network
 
-    writable_file(args.out, "--out")
     sc = load_scenarios(args)[0]
+    outside_scenarios(args.out, [sc], "--out")  # a scenario folder may be read-only: never written into
+    writable_file(args.out, "--out")
     timing = _rules_timing(args, 10.0)
     net = controlled_network(sc, timing)
     if not net.intersections:
         raise ValueError(f"{sc.path}: no signal a controller can drive (none with two green phases)")
     d = write_network(args.out, net, timing, sc.name)
-    print(f"{args.out}: {len(net.intersections)} signals, {net.n_lanes} lanes of {sc.name}; digest {d}")
+    n = len(net.intersections)
+    print(f"{args.out}: {n} signal{'' if n == 1 else 's'} and {net.n_lanes} lanes of {sc.name}; digest {d}")
     return 0
 
 

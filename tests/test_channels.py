@@ -122,6 +122,21 @@ def test_keys_on_one_side_only_is_an_error_that_says_so(keys_on, tmp_path):
     assert any(w in line[0] for w in ("has no --keys", "this side has none", "without CURVE keys")), line[0]
 
 
+def test_export_network_never_writes_into_the_scenario_folder(tmp_path):
+    import shutil
+
+    folder = tmp_path / "single"
+    shutil.copytree(ROOT / "scenarios" / "single", folder)
+    before = sorted(p.name for p in folder.iterdir())
+    r = subprocess.run(EXE + ["export-network", "--scenario", str(folder), "--out", str(folder / "net.json")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 2 and "inside the scenario's folder" in r.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before
+    r = subprocess.run(EXE + ["export-network", "--scenario", str(folder), "--out", str(tmp_path / "net.json")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0 and "1 signal and 20 lanes of single" in r.stdout and (tmp_path / "net.json").exists()
+
+
 def test_a_brain_serving_another_network_refuses_the_sim(tmp_path):
     from wire.transport import free_ports
 
