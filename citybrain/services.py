@@ -68,7 +68,7 @@ def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end:
         with SumoBackend(sc) as b:
             net, _ = b.network(timing)
             cams = place_cameras(b.ts, [x.id for x in net.intersections])
-        cfg = {"interval": 2.0, "fps": fps, "class_map": "own", "cameras": [c.to_dict() for c in cams]}
+        cfg = {"interval": interval, "fps": fps, "class_map": "own", "cameras": [c.to_dict() for c in cams]}  # counts at each decision
         if weights:
             cfg["weights"] = weights
         cam_file = out / "cameras.json"
