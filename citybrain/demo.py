@@ -31,9 +31,10 @@ def demo_service(out: Path, stop, scenario: str) -> int:
     print(f"\ncitybrain demo: the camera-to-signal loop on '{sc.name}', {DEMO_SERVICE_S:g} simulated s: the sim "
           f"renders camera frames, a camera worker counts vehicles with the detector, the brain (mpc) decides, "
           f"each a separate process over ZeroMQ with CURVE keys", file=sys.stderr)
-    svc = run_services(sc, "mpc", "vision", end=end, out_dir=out / "service", fps=2.0, curve=True,
+    fps = 2.0  # camera frames a second: SUMO steps 1 / fps in both runs, so only the sensing differs
+    svc = run_services(sc, "mpc", "vision", end=end, out_dir=out / "service", fps=fps, curve=True,
                        stop=lambda: bool(stop.name))
-    truth = run_scenario(sc, make("mpc"), seed=1, end=end).to_dict()
+    truth = run_scenario(sc, make("mpc"), seed=1, end=end, step_length=1.0 / fps).to_dict()
     counted = svc.get("vehicles_counted") or {}
     rows = [("cameras -> brain -> signals (services)", svc, counted), ("SUMO's detectors (one process)", truth, {})]
     lines = ["| sensing | avg delay (s) | vehicles | stop-line crossings counted / true | decisions on live cameras "
