@@ -120,7 +120,10 @@ def remote_controller(name: str, options: dict | None = None):
     itself: over the service it would only echo the signals' phases)."""
     from brain.controllers import NativeController, make
 
-    ctrl = make(name, options or None)
+    try:
+        ctrl = make(name, options or None)
+    except KeyError as e:  # an unknown name: one line, exit 2
+        raise ValueError(e.args[0]) from None
     if isinstance(ctrl, NativeController):
         raise ValueError(f"controller {name!r} is SUMO's own program and cannot drive signals over the service; "
                          "use 'plan' (the scenario's fixed-time plan through the actuator) or another controller")
@@ -228,13 +231,15 @@ class Brain:
         if now - self._last_handshake_check < 0.2:
             return
         self._last_handshake_check = now
-        for why in handshake_failures(self.intake):
+        for _, why in handshake_failures(self.intake):
             log.error("intake: %s", why)
             self.rejected["handshake"] = self.rejected.get("handshake", 0) + 1
             self.metrics.rejected.labels("handshake").inc()
-        failed = handshake_failures(self.out)
-        if failed:
-            self.refused = f"decisions channel {failed[0]}"
+        for fatal, why in handshake_failures(self.out):
+            if not fatal:
+                log.warning("decisions channel %s", why)
+                continue
+            self.refused = f"decisions channel {why}"
             self._stop = True
 
     def close(self) -> None:
@@ -300,6 +305,16 @@ class Brain:
                 i = wrong[0]
                 self._reject("range", f"status shows phase {m.body['phase'][i]} at {self.net.intersections[i].id}, "
                                       f"which has {self._n_phases[i]} phases")
+                return False
+            r = m.body.get("readings")
+            if self.sensing is None and r is None:
+                self._reject("range", "status without readings but this brain has no cameras")
+                return False
+            if r is not None and self.sensing is None and len(r["vehicles"]) != self.net.n_lanes:
+                self._reject("range", f"readings for {len(r['vehicles'])} lanes, network has {self.net.n_lanes}")
+                return False
+            if any(max(a, c) >= self.net.n_lanes for a, c, _ in m.body.get("emergency", ())):
+                self._reject("range", f"emergency movement on a lane beyond the network's {self.net.n_lanes}")
                 return False
             if self._status_time is not None and m.sim_time < self._status_time - 1e-6:
                 self._new_run(m.sim_time)
@@ -394,10 +409,7 @@ class Brain:
             self.metrics.stale.set(len(stale))
             readings = self.sensing.readings(t)
         else:
-            r = b.get("readings")
-            if r is None:
-                self._reject("range", "status without readings but this brain has no cameras")
-                return
+            r = b["readings"]  # checked when the status came (_take)
             located = {}
             if "approach_n" in r:
                 ptr = np.zeros(len(r["approach_n"]) + 1, dtype=np.int64)
@@ -407,13 +419,7 @@ class Brain:
                            "approach_ptr": ptr}
             readings = Readings(t, *(np.array(r[k]) for k in ("vehicles", "halting", "arrivals", "departures")),
                                 **located)
-            if readings.vehicles.shape[0] != self.net.n_lanes:
-                self._reject("range", f"readings for {readings.vehicles.shape[0]} lanes, network has {self.net.n_lanes}")
-                return
         emergency = tuple(b.get("emergency", ()))
-        if any(max(a, c) >= self.net.n_lanes for a, c, _ in emergency):
-            self._reject("range", f"emergency movement on a lane beyond the network's {self.net.n_lanes}")
-            return
         if emergency:
             readings = replace(readings, emergency=emergency)
         try:

@@ -38,10 +38,14 @@ def cmd_cameras(args: argparse.Namespace) -> int:
     from sim.camera import place_cameras
     from sim.scenario import load_scenario
 
-    with SumoBackend(load_scenario(args.scenario)) as b:
-        net, _ = b.network()
-        cams = place_cameras(b.ts, [x.id for x in net.intersections], mode=args.mode)
-    cfg = {"interval": 2.0, "fps": 4.0, "class_map": args.class_map,
+    from brain.timing import Timing
+    from sim.review import controlled_network
+
+    sc = load_scenario(args.scenario)
+    driven = controlled_network(sc, Timing())  # the signals a brain drives (as `export-network` writes them)
+    with SumoBackend(sc) as b:
+        cams = place_cameras(b.ts, [x.id for x in driven.intersections], mode=args.mode)
+    cfg = {"interval": args.interval, "fps": args.fps, "class_map": args.class_map,
            "cameras": [dict(c.to_dict(), source="") for c in cams]}
     Path(args.out).write_text(json.dumps(cfg, indent=1) + "\n")
     print(f"{len(cams)} cameras ({sum(len(c.lanes) for c in cams)} lanes) written to {args.out}; "
@@ -184,6 +188,10 @@ def add_commands(sub) -> None:
     p.add_argument("--mode", choices=["approach", "intersection"], default="approach")
     p.add_argument("--class-map", default="own", help="own (the shipped detector) or coco (COCO-trained weights)")
     p.add_argument("--out", required=True, help="the JSON config to write (every camera: the brain's and the sim's)")
+    p.add_argument("--fps", type=float, default=4.0, help="frames per second the cameras deliver (default 4; the "
+                                                          "sim's --fps when it renders them)")
+    p.add_argument("--interval", type=float, default=3.0,
+                   help="seconds per count message: the brain's decision cadence (default 3, mpc's)")
     p.add_argument("--split", type=int, default=1, help="also write N worker configs OUT-0 ... OUT-(N-1), the "
                                                         "cameras dealt among them in turn")
     p.set_defaults(func=cmd_cameras)

@@ -43,7 +43,7 @@ def demo_service(out: Path, stop, scenario: str) -> int:
         delay, lat, svc_stats = r.get("avg_delay_s"), r.get("count_to_decision_ms_p50"), r.get("service") or {}
         cells = [name, _fmt_opt(delay, ".2f"), str(r.get("vehicles", 0)),
                  f"{c['cameras']:.0f} / {c['sumo']:.0f}" if c else "-",
-                 f"{svc_stats['decided'] - svc_stats['fallback_decisions']} of {svc_stats['steps']}" if svc_stats else "-",
+                 f"{svc_stats['live_steps']} of {svc_stats['steps']}" if svc_stats else "-",
                  _fmt_opt(lat, ".1f"), str(r.get("safety_violations"))]
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines) + "\n"

@@ -63,12 +63,13 @@ def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end:
     out.mkdir(parents=True, exist_ok=True)
     p_frames, p_intake, p_dec = free_ports(3)
     exe = [sys.executable, "-m", "citybrain.cli"] + (["-v"] if verbose else [])
+    driven = controlled_network(sc, timing)  # what the brain drives: the cameras watch these signals
     cam_file = None
     if sensing == "vision":
         with SumoBackend(sc) as b:
-            net, _ = b.network(timing)
-            cams = place_cameras(b.ts, [x.id for x in net.intersections])
-        cfg = {"interval": interval, "fps": fps, "class_map": "own", "cameras": [c.to_dict() for c in cams]}  # counts at each decision
+            cams = place_cameras(b.ts, [x.id for x in driven.intersections])
+        # the worker counts at the decision cadence, so each decision has counts of its own time
+        cfg = {"interval": interval, "fps": fps, "class_map": "own", "cameras": [c.to_dict() for c in cams]}
         if weights:
             cfg["weights"] = weights
         cam_file = out / "cameras.json"
@@ -80,7 +81,7 @@ def run_services(scenario, controller: str, sensing: str, *, seed: int = 1, end:
         make_keys(out / "keys", [f"worker-{k}" for k in range(max(1, workers))])
         keys = ["--keys", str(out / "keys")]
     net_file = out / "network.json"
-    write_network(net_file, controlled_network(sc, timing), timing, sc.name)
+    write_network(net_file, driven, timing, sc.name)
     procs: dict[str, subprocess.Popen] = {}
     logs = []
     relays: list[threading.Thread] = []

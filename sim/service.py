@@ -107,12 +107,14 @@ class RemoteBrain(Controller):
         self.scenario_name = ""
         self.channel_error = ""
         self._camera_lanes: np.ndarray | None = None  # vision sensing: the lanes the cameras count on
-        self.counted: list[tuple[float, float, float]] = []  # (time, cameras' count, SUMO's) first and last
+        self._last_count: tuple[float, float] | None = None  # the last decision's (cameras' count, SUMO's)
+        self.counted = {"window_s": [None, None], "cameras": 0.0, "sumo": 0.0}  # summed between decisions
         self.fallback = FixedPlan()
         self.step = 0
         self.controller = ""
         self.stats = {"steps": 0, "brain_missing_steps": 0, "fallback_decisions": 0, "decided": 0,
-                      "status_dropped": 0, "rejected_decisions": 0, "hellos": 0}
+                      "status_dropped": 0, "rejected_decisions": 0, "hellos": 0,
+                      "handshakes_failed": 0, "live_steps": 0}
         self.fallback_since: dict[int, float] = {}
         self.events: list[dict] = []  # (time, intersection, fallback on/off)
         self.latency_ms: list[float] = []
@@ -138,6 +140,17 @@ class RemoteBrain(Controller):
                                f"another scenario or under other rules")
         self._hello()
 
+    def _count(self, t: float, cameras: float, sumo: float) -> None:
+        """Add the crossings counted since the last decision, the cameras' and SUMO's; a count that
+        went down (the brain restarted) starts a new baseline."""
+        last, self._last_count = self._last_count, (cameras, sumo)
+        if last is None or cameras < last[0]:
+            return
+        c = self.counted
+        c["window_s"] = [c["window_s"][0] if c["window_s"][0] is not None else t, t]
+        c["cameras"] += cameras - last[0]
+        c["sumo"] += sumo - last[1]
+
     def _fail(self, why: str) -> None:
         self.channel_error = why
         raise ChannelError(why)
@@ -147,8 +160,8 @@ class RemoteBrain(Controller):
         refuses another network, or a cadence that is not its controller's)."""
         body = {"role": "sim", "network": self.digest, "scenario": self.scenario_name[:256],
                 "signals": len(self.network.intersections), "interval": float(self.interval)}
-        send(self.push, encode("hello", self.cfg.sender, self.step, 0.0, body))
-        self.stats["hellos"] += 1
+        if send(self.push, encode("hello", self.cfg.sender, self.step, 0.0, body)):
+            self.stats["hellos"] += 1
 
     def _receive(self, want: int, deadline: float) -> dict | None:
         """The decision for step ``want`` (free-running: the newest not older than two steps)."""
@@ -199,10 +212,13 @@ class RemoteBrain(Controller):
         timeout = self.cfg.timeout_s if self._brain_ok else min(self.cfg.timeout_s, 0.5)
         d = self._receive(self.step, time.time() + (timeout if self.cfg.lockstep else 0.0))
         n = len(plan)
-        for why in handshake_failures(self.push):  # the brain's intake: this side is the client
-            self._fail(f"intake channel {why}")
-        for why in handshake_failures(self.pull):  # a brain without keys, or with a key not enrolled
-            self._fail(f"decisions channel {why}")
+        for fatal, why in handshake_failures(self.push):  # the brain's intake: this side is the client
+            if fatal:
+                self._fail(f"intake channel {why}")
+            log.warning("intake channel %s", why)
+        for _, why in handshake_failures(self.pull):  # bound here: a brain without keys says so itself
+            self.stats["handshakes_failed"] += 1
+            log.error("decisions channel %s", why)
         if d is None:
             self._hello()  # a brain that started (or restarted) after the last hello learns the network
             if self._brain_ok:
@@ -230,9 +246,9 @@ class RemoteBrain(Controller):
             if "count_wall" in d:
                 self.latency_ms.append(1000.0 * (time.time() - d["count_wall"]))
             if "counted" in d and self._camera_lanes is not None:  # the cameras' count beside SUMO's own
-                row = (readings.time, d["counted"], float(readings.departures[self._camera_lanes].sum()))
-                self.counted = [self.counted[0], row] if self.counted else [row]
+                self._count(readings.time, d["counted"], float(readings.departures[self._camera_lanes].sum()))
         self.stats["fallback_decisions"] += int(fb.sum())
+        self.stats["live_steps"] += int(d is not None and not fb.any())  # the brain decided every signal
         for i in np.flatnonzero(fb != self._on_fallback):
             self.events.append({"time": readings.time, "tls": self.network.intersections[i].id,
                                 "fallback": bool(fb[i])})
@@ -280,7 +296,7 @@ class _Frames:
         self.index += 1
 
     def close(self) -> None:
-        for why in handshake_failures(self.pub):
+        for _, why in handshake_failures(self.pub):
             log.error("frames: %s", why)
         close(self.pub)
 
@@ -356,10 +372,9 @@ def run_sim(cfg: SimConfig) -> dict:
         d["provenance"]["controller"] = f"{remote.controller or 'none'} (brain, over the service)"
     if remote.channel_error:
         d["channel_error"] = remote.channel_error
-    if len(remote.counted) == 2:
-        (t0, c0, s0), (t1, c1, s1) = remote.counted
-        d["vehicles_counted"] = {"window_s": [t0, t1], "cameras": c1 - c0, "sumo": s1 - s0,
-                                 "ratio": (c1 - c0) / (s1 - s0) if s1 > s0 else None}
+    c = remote.counted
+    if c["window_s"][0] is not None:
+        d["vehicles_counted"] = dict(c, ratio=c["cameras"] / c["sumo"] if c["sumo"] > 0 else None)
     if remote.stats["steps"] and not remote.stats["decided"]:
         d.setdefault("warnings", []).append(
             f"the brain decided none of the {remote.stats['steps']} decision steps: every signal ran the "

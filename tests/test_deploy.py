@@ -37,7 +37,8 @@ def test_compose_endpoints_use_the_protocols_ports():
 def test_every_service_unit_runs_a_command_that_parses(unit):
     text = (DEPLOY / "systemd" / unit).read_text().replace("\\\n", " ")
     (line,) = [x for x in text.splitlines() if x.startswith("ExecStart=")]
-    argv = shlex.split(line.split("=", 1)[1].replace("%i", "worker-0").replace("${BRAIN}", "tcp://brain:5556"))
+    argv = shlex.split(line.split("=", 1)[1].replace("%i", "worker-0").replace("${BRAIN}", "tcp://brain:5556")
+                       .replace("$FRAMES_ARGS", "--frames tcp://sim:5555"))
     assert argv[0].endswith("/citybrain")
     args = build_parser().parse_args(argv[1:])
     assert args.func.__name__ in ("cmd_serve", "cmd_sim", "cmd_worker")

@@ -25,6 +25,8 @@ import zmq
 from wire.errors import ChannelError, InputError
 from wire.protocol import HWM
 
+_log = logging.getLogger("citybrain.transport")
+
 __all__ = ["make_socket", "send", "close", "make_keys", "Curve", "JsonFormatter", "setup_logging",
            "handshake_failures", "check_handshakes", "free_ports"]
 
@@ -58,7 +60,10 @@ class Curve:
 _AUTH = None
 _WATCHED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
             | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
-_MONITORS: dict[int, tuple[zmq.Socket, str, bool, bool]] = {}  # id(socket) -> (monitor, endpoint, curve, server)
+_MONITORS: dict[int, list] = {}  # id(socket) -> [monitor, endpoint, curve, server, handshakes broken off in a row]
+_BROKEN_OFF_FATAL = 3
+"""A connecting side with CURVE keys whose handshake breaks off this many times gives up:
+the server speaks no CURVE (a one-off, say a proxy's probe, is only logged)."""
 
 
 def make_socket(ctx: zmq.Context, kind: int, endpoint: str, *, bind: bool, curve: Curve | None = None,
@@ -85,11 +90,15 @@ def make_socket(ctx: zmq.Context, kind: int, endpoint: str, *, bind: bool, curve
             s.curve_serverkey = curve.server_key(server)
     mon = s.get_monitor_socket(_WATCHED)
     mon.setsockopt(zmq.LINGER, 0)
-    _MONITORS[id(s)] = (mon, endpoint, curve is not None, bool(curve_server))
-    if bind:
-        s.bind(endpoint)
-    else:
-        s.connect(endpoint)
+    _MONITORS[id(s)] = [mon, endpoint, curve is not None, bool(curve_server), 0]
+    try:
+        if bind:
+            s.bind(endpoint)
+        else:
+            s.connect(endpoint)
+    except zmq.ZMQError:
+        close(s)
+        raise
     return s
 
 
@@ -118,35 +127,47 @@ def _explain(event: int, value: int, endpoint: str, curve: bool, server: bool) -
         return (f"{endpoint}: the server refused this process's key (status {value}): enrol it with "
                 f"`citybrain keys --client NAME` in the server's keys folder")
     detail = f"protocol error 0x{value:x}" if event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL else f"errno {value}"
+    if not curve:
+        return f"{endpoint}: a connection broke off before its handshake completed ({detail})"
     if server:
         return (f"{endpoint}: a peer failed the CURVE handshake ({detail}): it has no CURVE keys or keys from "
-                f"another folder: give every process the same --keys folder")
+                f"another folder (or it was a probe of the port)")
     return (f"{endpoint}: the CURVE handshake failed ({detail}): the server's key is not the one in the keys "
             f"folder, or the server has no --keys")
 
 
-def handshake_failures(sock: zmq.Socket) -> list[str]:
-    """The handshakes on ``sock`` that failed since the last call, each explained in one line."""
+def handshake_failures(sock: zmq.Socket) -> list[tuple[bool, str]]:
+    """The handshakes on ``sock`` that failed since the last call, each ``(fatal, why)`` with ``why``
+    in one line. Fatal only for a connecting side: the peer speaks another mechanism (keys on one
+    side only), the server refused this side's key, or with CURVE on the handshake broke off
+    :data:`_BROKEN_OFF_FATAL` times in a row. A binding side's failures are never fatal: a client
+    without keys, or a probe of the port, must not stop the process that serves the others."""
     entry = _MONITORS.get(id(sock))
     if entry is None:
         return []
     from zmq.utils.monitor import recv_monitor_message
 
-    mon, endpoint, curve, server = entry
+    mon, endpoint, curve, server = entry[:4]
     out = []
     while mon.poll(0):
         e = recv_monitor_message(mon)
-        out.append(_explain(e["event"], e["value"], endpoint, curve, server))
+        why = _explain(e["event"], e["value"], endpoint, curve, server)
+        mismatch = e["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and e["value"] == 0x11000002
+        if mismatch or e["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            out.append((not server, why))
+            continue
+        entry[4] += 1
+        out.append((not server and curve and entry[4] >= _BROKEN_OFF_FATAL, why))
     return out
 
 
 def check_handshakes(*socks: zmq.Socket) -> None:
-    """Raise :class:`ChannelError` with the first failed handshake of ``socks`` (a connecting
-    side cannot work without its peer; a binding side logs instead, see :func:`handshake_failures`)."""
+    """Raise :class:`ChannelError` with the first fatal failed handshake of ``socks``; log the others."""
     for s in socks:
-        failed = handshake_failures(s)
-        if failed:
-            raise ChannelError(failed[0])
+        for fatal, why in handshake_failures(s):
+            if fatal:
+                raise ChannelError(why)
+            _log.warning("%s", why)
 
 
 def free_ports(n: int) -> list[int]:

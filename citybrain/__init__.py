@@ -1,0 +1,1 @@
+"""citybrain's composition roots: the command line and the process entry points."""

@@ -1,0 +1,1 @@
+"""What every citybrain process shares: the wire format, ZeroMQ plumbing, camera geometry, errors."""
